@@ -1,0 +1,176 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/todo-mcp/todo-mcp/internal/store"
+	"github.com/todo-mcp/todo-mcp/internal/store/storetest"
+)
+
+// build compiles a command of this module into a temporary directory.
+func build(t *testing.T, pkg string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/todo-mcp/todo-mcp/"+pkg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// cleanEnv is the environment without any todo-mcp setting of the caller's.
+func cleanEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "APP_ENV", "DATABASE_URL", "TODO_MCP_DATA_DIR", "LISTEN_ADDR", "PUBLIC_URL", "JWT_SECRET",
+			"KINDE_ISSUER_URL", "KINDE_CLIENT_ID", "KINDE_CLIENT_SECRET", "KINDE_AUDIENCE", "FREE_TODO_LIMIT", "LOG_LEVEL":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}
+
+func TestBinaries(t *testing.T) {
+	auth, mcp := build(t, "cmd/authserver"), build(t, "cmd/mcpserver")
+
+	for _, bin := range []string{auth, mcp} {
+		t.Run(filepath.Base(bin)+" --help prints the usage and exits 0", func(t *testing.T) {
+			out, err := exec.Command(bin, "--help").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "Usage:") || !strings.Contains(string(out), "migrate") {
+				t.Fatalf("%v\n%s", err, out)
+			}
+		})
+		t.Run(filepath.Base(bin)+" refuses an unknown command", func(t *testing.T) {
+			cmd := exec.Command(bin, "frobnicate")
+			out, _ := cmd.CombinedOutput()
+			if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), `unknown command "frobnicate"`) {
+				t.Fatalf("exit %d\n%s", cmd.ProcessState.ExitCode(), out)
+			}
+		})
+	}
+
+	t.Run("production without its settings refuses to start, one line per problem", func(t *testing.T) {
+		cmd := exec.Command(auth)
+		cmd.Env = cleanEnv("APP_ENV=production", "TODO_MCP_DATA_DIR="+t.TempDir())
+		cmd.Dir = t.TempDir()
+		out, _ := cmd.CombinedOutput()
+		if cmd.ProcessState.ExitCode() != 2 {
+			t.Fatalf("exit %d\n%s", cmd.ProcessState.ExitCode(), out)
+		}
+		for _, want := range []string{"JWT_SECRET must be set in production", "PUBLIC_URL must be set in production", "KINDE_ISSUER_URL"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("missing %q in:\n%s", want, out)
+			}
+		}
+	})
+
+	for _, backend := range storetest.Backends {
+		t.Run("serves on "+backend+", migrates, and stops cleanly on SIGTERM", func(t *testing.T) {
+			dbURL := storetest.URL(t, backend)
+			addr := freePort(t)
+			dataDir := t.TempDir()
+			var stderr bytes.Buffer
+			cmd := exec.Command(auth, "serve")
+			cmd.Env = cleanEnv("DATABASE_URL="+dbURL, "LISTEN_ADDR="+addr, "TODO_MCP_DATA_DIR="+dataDir)
+			cmd.Dir = t.TempDir()
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				res, err := http.Get("http://" + addr + "/healthz")
+				if err == nil {
+					res.Body.Close()
+					if res.StatusCode != http.StatusOK {
+						t.Fatalf("healthz %d", res.StatusCode)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("authserver did not answer: %v\n%s", err, stderr.String())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+			}
+			logs := stderr.String()
+			if !strings.Contains(logs, "applied migration") || !strings.Contains(logs, "database=\""+backend) {
+				t.Fatalf("logs do not show the migration on %s:\n%s", backend, logs)
+			}
+			if backend == store.BackendSQLite {
+				if _, err := os.Stat(strings.TrimPrefix(dbURL, "sqlite:")); err != nil {
+					t.Fatalf("sqlite file: %v", err)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(dataDir, "secret.key")); err != nil {
+				t.Fatalf("development secret not generated: %v", err)
+			}
+			// The schema is there for the mcpserver too.
+			s, err := store.Open(context.Background(), store.Options{URL: dbURL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			applied, known, err := s.SchemaVersion(context.Background())
+			if err != nil || applied != known {
+				t.Fatalf("schema %d of %d: %v", applied, known, err)
+			}
+		})
+	}
+
+	t.Run("migrate applies the schema and exits 0", func(t *testing.T) {
+		dbURL := storetest.URL(t, store.BackendSQLite)
+		cmd := exec.Command(mcp, "migrate")
+		cmd.Env = cleanEnv("DATABASE_URL="+dbURL, "TODO_MCP_DATA_DIR="+t.TempDir())
+		cmd.Dir = t.TempDir()
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "database is up to date") {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	})
+
+	t.Run("production refuses an old schema and says how to migrate", func(t *testing.T) {
+		dbURL := storetest.URL(t, store.BackendSQLite)
+		cmd := exec.Command(auth, "serve")
+		cmd.Env = cleanEnv("APP_ENV=production", "DATABASE_URL="+dbURL, "TODO_MCP_DATA_DIR="+t.TempDir(),
+			"PUBLIC_URL=https://todo.example.com", "JWT_SECRET="+strings.Repeat("s", 40), "LISTEN_ADDR="+freePort(t),
+			"KINDE_ISSUER_URL=https://x.kinde.com", "KINDE_CLIENT_ID=id", "KINDE_CLIENT_SECRET=secret")
+		cmd.Dir = t.TempDir()
+		out, _ := cmd.CombinedOutput()
+		if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "run `authserver migrate` first") {
+			t.Fatalf("exit %d\n%s", cmd.ProcessState.ExitCode(), out)
+		}
+		if strings.Contains(string(out), strings.Repeat("s", 40)) || strings.Contains(string(out), "secret\"") {
+			t.Fatalf("a secret reached the logs:\n%s", out)
+		}
+	})
+}

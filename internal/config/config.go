@@ -1,0 +1,299 @@
+// Package config reads todo-mcp's settings once, from the environment and an
+// optional .env file in the working directory (the real environment wins),
+// and validates them as a whole: every problem is reported, one line each,
+// before anything starts.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/adrg/xdg"
+	"github.com/joho/godotenv"
+
+	"github.com/todo-mcp/todo-mcp/internal/store"
+)
+
+// Environments.
+const (
+	Development = "development"
+	Production  = "production"
+)
+
+// minSecretLen is the shortest JWT_SECRET accepted: 32 bytes of key.
+const minSecretLen = 32
+
+// Config is every setting of both processes.
+type Config struct {
+	// Env is development (the default) or production.
+	Env string
+	// DataDir holds the SQLite database and the generated development secret.
+	DataDir string
+	// DatabaseURL selects PostgreSQL (postgres://…) or SQLite (sqlite:…,
+	// file:…, or empty for DataDir/todo.db).
+	DatabaseURL string
+	// ListenAddr is where the authserver listens.
+	ListenAddr string
+	// PublicURL is the authserver's address as browsers see it, without a
+	// trailing slash.
+	PublicURL string
+	// Secret protects stored provider tokens (the tutorial's JWT_SECRET).
+	Secret []byte
+	// SecretSource says where Secret came from, for the start-up log.
+	SecretSource string
+	Kinde        Kinde
+	// FreeTodoLimit is how many todos the free plan stores.
+	FreeTodoLimit int
+	LogLevel      slog.Level
+}
+
+// Kinde is the identity provider (Kinde or any OpenID Connect issuer).
+// Empty IssuerURL means the embedded development sign-in.
+type Kinde struct {
+	IssuerURL    string
+	ClientID     string
+	ClientSecret string
+	// Audience is sent on the authorize request, for an API registered in Kinde.
+	Audience string
+}
+
+// Configured reports whether an external identity provider is set.
+func (k Kinde) Configured() bool { return k.IssuerURL != "" }
+
+// IsProduction reports whether Env is production.
+func (c *Config) IsProduction() bool { return c.Env == Production }
+
+// SQLitePath is the default database file, shared by both processes.
+func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "todo.db") }
+
+// StoreOptions returns what store.Open needs.
+func (c *Config) StoreOptions(log *slog.Logger) store.Options {
+	return store.Options{URL: c.DatabaseURL, DefaultSQLitePath: c.SQLitePath(), Logger: log}
+}
+
+// Load reads the configuration: lookup first (the real environment), then the
+// .env file at dotenvPath if it exists. It reports every problem at once.
+func Load(lookup func(string) (string, bool), dotenvPath string) (*Config, error) {
+	fileVars := map[string]string{}
+	if dotenvPath != "" {
+		vars, err := godotenv.Read(dotenvPath)
+		switch {
+		case err == nil:
+			fileVars = vars
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, fmt.Errorf("config: cannot read %s: %v", dotenvPath, err)
+		}
+	}
+	get := func(name string) string {
+		if v, ok := lookup(name); ok {
+			return strings.TrimSpace(v)
+		}
+		return strings.TrimSpace(fileVars[name])
+	}
+
+	var problems []string
+	fail := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	c := &Config{
+		Env:         strings.ToLower(get("APP_ENV")),
+		DataDir:     get("TODO_MCP_DATA_DIR"),
+		DatabaseURL: get("DATABASE_URL"),
+		ListenAddr:  get("LISTEN_ADDR"),
+		PublicURL:   strings.TrimRight(get("PUBLIC_URL"), "/"),
+		Kinde: Kinde{
+			IssuerURL:    strings.TrimRight(get("KINDE_ISSUER_URL"), "/"),
+			ClientID:     get("KINDE_CLIENT_ID"),
+			ClientSecret: get("KINDE_CLIENT_SECRET"),
+			Audience:     get("KINDE_AUDIENCE"),
+		},
+	}
+
+	switch c.Env {
+	case "":
+		c.Env = Development
+	case Development, Production:
+	default:
+		fail("APP_ENV must be development or production, not %q", c.Env)
+	}
+
+	if c.DataDir == "" {
+		c.DataDir = filepath.Join(xdg.DataHome, "todo-mcp")
+	} else if !filepath.IsAbs(c.DataDir) {
+		fail("TODO_MCP_DATA_DIR must be an absolute path, not %q", c.DataDir)
+	}
+
+	if _, _, err := store.ParseURL(c.DatabaseURL, c.SQLitePath()); err != nil {
+		fail("%v", err)
+	}
+
+	if c.ListenAddr == "" {
+		c.ListenAddr = "127.0.0.1:3000"
+	}
+	if _, port, err := net.SplitHostPort(c.ListenAddr); err != nil || port == "" {
+		fail("LISTEN_ADDR must be host:port (for example 127.0.0.1:3000), not %q", c.ListenAddr)
+	}
+
+	switch {
+	case c.PublicURL == "" && c.IsProduction():
+		fail("PUBLIC_URL must be set in production (the https:// address browsers use)")
+	case c.PublicURL == "":
+		c.PublicURL = "http://localhost:" + portOf(c.ListenAddr)
+	}
+	if c.PublicURL != "" {
+		if problem := checkPublicURL(c.PublicURL, c.IsProduction()); problem != "" {
+			fail("%s", problem)
+		}
+	}
+
+	k := c.Kinde
+	switch {
+	case k.Configured():
+		if u, err := url.Parse(k.IssuerURL); err != nil || u.Host == "" || (u.Scheme != "https" && !isLoopbackURL(u)) {
+			fail("KINDE_ISSUER_URL must be an https URL such as https://yourbusiness.kinde.com, not %q", k.IssuerURL)
+		}
+		if k.ClientID == "" {
+			fail("KINDE_CLIENT_ID must be set when KINDE_ISSUER_URL is set")
+		}
+		if k.ClientSecret == "" {
+			fail("KINDE_CLIENT_SECRET must be set when KINDE_ISSUER_URL is set")
+		}
+	case k.ClientID != "" || k.ClientSecret != "" || k.Audience != "":
+		fail("KINDE_ISSUER_URL must be set when KINDE_CLIENT_ID, KINDE_CLIENT_SECRET or KINDE_AUDIENCE is set")
+	case c.IsProduction():
+		fail("KINDE_ISSUER_URL, KINDE_CLIENT_ID and KINDE_CLIENT_SECRET must be set in production (the development sign-in is for development only)")
+	}
+
+	c.FreeTodoLimit = 5
+	if v := get("FREE_TODO_LIMIT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1_000_000 {
+			fail("FREE_TODO_LIMIT must be a whole number from 0 to 1000000, not %q", v)
+		}
+		c.FreeTodoLimit = n
+	}
+
+	if v := get("LOG_LEVEL"); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			fail("LOG_LEVEL must be debug, info, warn or error, not %q", v)
+		}
+	}
+
+	switch secret := get("JWT_SECRET"); {
+	case secret != "" && len(secret) < minSecretLen:
+		fail("JWT_SECRET must be at least %d characters (try: openssl rand -base64 32)", minSecretLen)
+	case secret != "" && isPlaceholder(secret):
+		fail("JWT_SECRET still holds the example value: generate one with openssl rand -base64 32")
+	case secret != "":
+		c.Secret, c.SecretSource = []byte(secret), "JWT_SECRET"
+	case c.IsProduction():
+		fail("JWT_SECRET must be set in production (at least %d characters; try: openssl rand -base64 32)", minSecretLen)
+	}
+
+	if len(problems) > 0 {
+		return nil, &Error{Problems: problems}
+	}
+	return c, nil
+}
+
+// FromEnvironment loads the configuration from the process environment and
+// ./.env, then fills in the development secret when none is set.
+func FromEnvironment() (*Config, error) {
+	c, err := Load(os.LookupEnv, ".env")
+	if err != nil {
+		return nil, err
+	}
+	if c.Secret == nil {
+		if err := c.useDevelopmentSecret(); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Error lists every configuration problem, one per line.
+type Error struct{ Problems []string }
+
+func (e *Error) Error() string {
+	return "invalid configuration:\n  " + strings.Join(e.Problems, "\n  ")
+}
+
+func checkPublicURL(raw string, production bool) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Sprintf("PUBLIC_URL must be an absolute http(s) URL without query, not %q", raw)
+	case production && u.Scheme != "https":
+		return "PUBLIC_URL must use https in production, so that session cookies are Secure"
+	}
+	return ""
+}
+
+func portOf(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "3000"
+	}
+	return port
+}
+
+func isLoopbackURL(u *url.URL) bool {
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// isPlaceholder catches the value .env.example ships with.
+func isPlaceholder(s string) bool {
+	return strings.Contains(strings.ToLower(s), "change-me")
+}
+
+// useDevelopmentSecret reads DataDir/secret.key, creating it with a fresh
+// random key on first use. Two processes starting together agree on one key:
+// the file is published with a hard link, which fails if it already exists.
+func (c *Config) useDevelopmentSecret() error {
+	path := filepath.Join(c.DataDir, "secret.key")
+	if b, err := os.ReadFile(path); err == nil && len(b) >= minSecretLen {
+		c.Secret, c.SecretSource = b, path
+		return nil
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	var key [32]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(c.DataDir, ".secret-*")
+	if err != nil {
+		return fmt.Errorf("write development secret: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(base64.RawStdEncoding.EncodeToString(key[:])); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write development secret: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write development secret: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("write development secret: %w", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < minSecretLen {
+		return fmt.Errorf("read development secret %s: %v", path, err)
+	}
+	c.Secret, c.SecretSource = b, path+" (generated for development)"
+	return nil
+}

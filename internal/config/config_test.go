@@ -1,0 +1,148 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
+func TestDefaultsNeedNoConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Load(env(map[string]string{"TODO_MCP_DATA_DIR": dir}), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Env != Development || c.ListenAddr != "127.0.0.1:3000" || c.PublicURL != "http://localhost:3000" ||
+		c.FreeTodoLimit != 5 || c.Kinde.Configured() || c.SQLitePath() != filepath.Join(dir, "todo.db") {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestTheRealEnvironmentWinsOverDotEnv(t *testing.T) {
+	dotenv := filepath.Join(t.TempDir(), ".env")
+	if err := os.WriteFile(dotenv, []byte("FREE_TODO_LIMIT=7\nLISTEN_ADDR=127.0.0.1:4000\n# a comment\nPUBLIC_URL=\"http://localhost:4000/\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(env(map[string]string{"TODO_MCP_DATA_DIR": t.TempDir(), "FREE_TODO_LIMIT": "9"}), dotenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.FreeTodoLimit != 9 || c.ListenAddr != "127.0.0.1:4000" || c.PublicURL != "http://localhost:4000" {
+		t.Fatalf("got limit %d, addr %s, url %s", c.FreeTodoLimit, c.ListenAddr, c.PublicURL)
+	}
+}
+
+func TestEveryProblemIsReportedOnItsOwnLine(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		want []string
+	}{
+		{"production without secrets or provider", map[string]string{"APP_ENV": "production"}, []string{
+			"PUBLIC_URL must be set in production",
+			"KINDE_ISSUER_URL, KINDE_CLIENT_ID and KINDE_CLIENT_SECRET must be set in production",
+			"JWT_SECRET must be set in production",
+		}},
+		{"production over plain http", map[string]string{"APP_ENV": "production", "PUBLIC_URL": "http://todo.example.com",
+			"KINDE_ISSUER_URL": "https://x.kinde.com", "KINDE_CLIENT_ID": "id", "KINDE_CLIENT_SECRET": "s",
+			"JWT_SECRET": strings.Repeat("k", 32)}, []string{"PUBLIC_URL must use https in production"}},
+		{"half a Kinde configuration", map[string]string{"KINDE_ISSUER_URL": "https://x.kinde.com"}, []string{
+			"KINDE_CLIENT_ID must be set when KINDE_ISSUER_URL is set",
+			"KINDE_CLIENT_SECRET must be set when KINDE_ISSUER_URL is set",
+		}},
+		{"a client id without an issuer", map[string]string{"KINDE_CLIENT_ID": "abc"}, []string{"KINDE_ISSUER_URL must be set when"}},
+		{"an issuer over plain http", map[string]string{"KINDE_ISSUER_URL": "http://x.kinde.com", "KINDE_CLIENT_ID": "a", "KINDE_CLIENT_SECRET": "b"}, []string{"KINDE_ISSUER_URL must be an https URL"}},
+		{"bad values", map[string]string{"APP_ENV": "staging", "DATABASE_URL": "mysql://x", "LISTEN_ADDR": "3000",
+			"FREE_TODO_LIMIT": "five", "LOG_LEVEL": "loud", "JWT_SECRET": "short", "TODO_MCP_DATA_DIR": "relative/dir"}, []string{
+			`APP_ENV must be development or production, not "staging"`,
+			"DATABASE_URL must start with one of postgres://",
+			"LISTEN_ADDR must be host:port",
+			"FREE_TODO_LIMIT must be a whole number",
+			"LOG_LEVEL must be debug, info, warn or error",
+			"JWT_SECRET must be at least 32 characters",
+			"TODO_MCP_DATA_DIR must be an absolute path",
+		}},
+		{"the example secret", map[string]string{"JWT_SECRET": "change-me-to-a-long-random-string-of-48-chars"}, []string{"JWT_SECRET still holds the example value"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, ok := tc.vars["TODO_MCP_DATA_DIR"]; !ok {
+				tc.vars["TODO_MCP_DATA_DIR"] = t.TempDir()
+			}
+			_, err := Load(env(tc.vars), "")
+			if err == nil {
+				t.Fatal("no error")
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tc.want)+1 {
+				t.Fatalf("want %d problems, got:\n%v", len(tc.want), err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in:\n%v", w, err)
+				}
+			}
+			if strings.Contains(err.Error(), "short\"") {
+				t.Errorf("the error echoes the secret:\n%v", err)
+			}
+		})
+	}
+}
+
+func TestProductionWithEverythingSetStarts(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"APP_ENV": "production", "PUBLIC_URL": "https://todo.example.com/", "TODO_MCP_DATA_DIR": t.TempDir(),
+		"DATABASE_URL":     "postgresql://u:p@ep-x.eu-central-1.aws.neon.tech/neondb?sslmode=require",
+		"KINDE_ISSUER_URL": "https://todo.kinde.com", "KINDE_CLIENT_ID": "id", "KINDE_CLIENT_SECRET": "s",
+		"JWT_SECRET": strings.Repeat("k", 40),
+	}), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.IsProduction() || c.PublicURL != "https://todo.example.com" || string(c.Secret) != strings.Repeat("k", 40) {
+		t.Fatalf("%+v", c)
+	}
+}
+
+func TestTheDevelopmentSecretIsGeneratedOnceAndShared(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	secrets := make([]string, 8)
+	var wg sync.WaitGroup
+	for i := range secrets {
+		wg.Go(func() {
+			c, err := Load(env(map[string]string{"TODO_MCP_DATA_DIR": dir}), "")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := c.useDevelopmentSecret(); err != nil {
+				t.Error(err)
+				return
+			}
+			secrets[i] = string(c.Secret)
+		})
+	}
+	wg.Wait()
+	for _, s := range secrets {
+		if s != secrets[0] || len(s) < minSecretLen {
+			t.Fatalf("processes disagree on the secret: %q vs %q", s, secrets[0])
+		}
+	}
+	info, err := os.Stat(filepath.Join(dir, "secret.key"))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file: %v, %v", info.Mode(), err)
+	}
+	dirInfo, _ := os.Stat(dir)
+	if dirInfo.Mode().Perm() != 0o700 {
+		t.Fatalf("data directory mode %v", dirInfo.Mode())
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(dir, ".secret-*"))
+	if len(leftovers) != 0 {
+		t.Fatalf("temporary files left: %v", leftovers)
+	}
+}
