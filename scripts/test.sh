@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# make test: find a PostgreSQL for the tests, then run every test with -race.
+#   1. TEST_DATABASE_URL, if set;
+#   2. else the server on 127.0.0.1:5432 (user postgres);
+#   3. else a throwaway cluster made with the local initdb/pg_ctl, removed afterwards;
+#   4. else the PostgreSQL half of the tests is skipped, loudly (a failure when CI=true).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+pg_answers() { # host port
+  (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+find_pg_bin() {
+  local name=$1 dir
+  if command -v "$name" >/dev/null 2>&1; then command -v "$name"; return; fi
+  for dir in /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/$name" ] && { echo "$dir/$name"; return; }
+  done
+  return 1
+}
+
+cleanup_cluster() { :; }
+trap 'cleanup_cluster' EXIT
+
+if [ -n "${TEST_DATABASE_URL:-}" ]; then
+  say "PostgreSQL: TEST_DATABASE_URL"
+elif pg_answers 127.0.0.1 5432; then
+  export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+  say "PostgreSQL: the server on 127.0.0.1:5432"
+elif initdb=$(find_pg_bin initdb) && pg_ctl=$(find_pg_bin pg_ctl); then
+  cluster=$(mktemp -d)
+  port=$(( 20000 + RANDOM % 20000 ))
+  run=()
+  if [ "$(id -u)" = 0 ]; then
+    # initdb refuses to run as root; use the postgres account when there is one.
+    id postgres >/dev/null 2>&1 || { say "PostgreSQL: cannot run initdb as root without a postgres user"; exit 1; }
+    chown postgres "$cluster"
+    run=(runuser -u postgres --)
+  fi
+  say "PostgreSQL: starting a throwaway cluster on port $port"
+  "${run[@]}" "$initdb" -D "$cluster/data" -U postgres -A trust >/dev/null
+  "${run[@]}" "$pg_ctl" -D "$cluster/data" -o "-p $port -k $cluster -c listen_addresses=127.0.0.1 -c fsync=off" -l "$cluster/log" -w start >/dev/null
+  cleanup_cluster() {
+    "${run[@]}" "$pg_ctl" -D "$cluster/data" -m fast stop >/dev/null 2>&1 || true
+    rm -rf "$cluster"
+  }
+  export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+else
+  if [ "${CI:-}" = true ]; then
+    say "PostgreSQL: none found (no TEST_DATABASE_URL, nothing on 127.0.0.1:5432, no initdb) and CI=true: failing"
+    exit 1
+  fi
+  printf '\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n' >&2
+  printf '!!! NO POSTGRESQL: the PostgreSQL half of the tests will be SKIPPED.       !!!\n' >&2
+  printf '!!! Set TEST_DATABASE_URL, start one on 127.0.0.1:5432, or install initdb. !!!\n' >&2
+  printf '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n' >&2
+fi
+
+go test -race -count=1 "$@" ./...
