@@ -38,7 +38,7 @@ elif initdb=$(find_pg_bin initdb) && pg_ctl=$(find_pg_bin pg_ctl); then
     # initdb refuses to run as root; use the postgres account when there is one.
     id postgres >/dev/null 2>&1 || { say "PostgreSQL: cannot run initdb as root without a postgres user"; exit 1; }
     chown postgres "$cluster"
-    run=(runuser -u postgres --)
+    run=("$(command -v runuser || echo /usr/sbin/runuser)" -u postgres --)
   fi
   say "PostgreSQL: starting a throwaway cluster on port $port"
   "${run[@]}" "$initdb" -D "$cluster/data" -U postgres -A trust >/dev/null
@@ -59,4 +59,22 @@ else
   printf '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n' >&2
 fi
 
-go test -race -count=1 "$@" ./...
+# Verbose output goes to a log; the terminal gets failures, skips and the
+# package lines, then a count of tests per database backend.
+mkdir -p bin
+log=bin/test.log
+set +e
+go test -race -count=1 -v "$@" ./... 2>&1 | tee "$log" |
+  grep -E '^(ok|FAIL|panic:|\?)|--- (FAIL|SKIP)|SKIPPING|_test\.go:[0-9]+:|^\s+\S+_test\.go'
+status=${PIPESTATUS[0]}
+set -e
+
+count() { grep -cE -- "$1" "$log" || true; }
+printf '\nTests per backend (each counts the subtests run on that database):\n'
+for backend in sqlite postgres; do
+  printf '  %-8s %4s passed, %s failed, %s skipped\n' "$backend" \
+    "$(count "--- PASS: \S+/$backend(/| )")" "$(count "--- FAIL: \S+/$backend(/| )")" "$(count "--- SKIP: \S+/$backend(/| )")"
+done
+printf 'Full log: %s\nTotal: %s passed, %s failed, %s skipped\n' "$log" \
+  "$(count '^\s*--- PASS')" "$(count '^\s*--- FAIL')" "$(count '^\s*--- SKIP')"
+exit "$status"

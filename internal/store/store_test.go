@@ -490,6 +490,12 @@ func TestPagination(t *testing.T) {
 					break
 				}
 				cursor = page.NextCursor
+				if pages == 1 {
+					// Let the writer get going, so later pages race with inserts.
+					for inserted.Load() < 10 {
+						time.Sleep(time.Millisecond)
+					}
+				}
 			}
 			close(stop)
 			wg.Wait()
