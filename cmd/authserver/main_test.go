@@ -3,6 +3,7 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/todo-mcp/todo-mcp/internal/authn"
 	"github.com/todo-mcp/todo-mcp/internal/store"
 	"github.com/todo-mcp/todo-mcp/internal/store/storetest"
 )
@@ -171,6 +173,46 @@ func TestBinaries(t *testing.T) {
 		}
 		if strings.Contains(string(out), strings.Repeat("s", 40)) || strings.Contains(string(out), "secret\"") {
 			t.Fatalf("a secret reached the logs:\n%s", out)
+		}
+	})
+
+	t.Run("token create prints a working token on stdout, and token revoke kills it", func(t *testing.T) {
+		dbURL := storetest.URL(t, store.BackendSQLite)
+		env := cleanEnv("DATABASE_URL="+dbURL, "TODO_MCP_DATA_DIR="+t.TempDir())
+		cmd := exec.Command(auth, "token", "create", "--email", "ops@example.com", "--client", "CI runner")
+		cmd.Env = env
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%v\n%s", err, stderr.String())
+		}
+		plain := strings.TrimSpace(stdout.String())
+		if !authn.LooksLikeToken(plain) || strings.Contains(stderr.String(), plain) {
+			t.Fatalf("stdout %q; the token must be on stdout only", stdout.String())
+		}
+		s, err := store.Open(context.Background(), store.Options{URL: dbURL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		tok, u, err := s.AuthenticateToken(context.Background(), authn.HashToken(plain))
+		if err != nil || u.Email != "ops@example.com" || tok.ClientName != "CI runner" {
+			t.Fatalf("token %+v user %+v: %v", tok, u, err)
+		}
+		revoke := exec.Command(auth, "token", "revoke", "--token", "-")
+		revoke.Env = env
+		revoke.Stdin = strings.NewReader(plain + "\n")
+		if out, err := revoke.CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if _, _, err := s.AuthenticateToken(context.Background(), authn.HashToken(plain)); !errors.Is(err, store.ErrRevoked) {
+			t.Fatalf("after revoke: %v", err)
+		}
+		bad := exec.Command(auth, "token", "create", "--email", "not an email")
+		bad.Env = env
+		out, _ := bad.CombinedOutput()
+		if bad.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "--email must be an email address") {
+			t.Fatalf("exit %d\n%s", bad.ProcessState.ExitCode(), out)
 		}
 	})
 }

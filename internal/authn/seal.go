@@ -10,6 +10,15 @@ import (
 	"fmt"
 )
 
+// CredentialProvider names the provider of the stored refresh token.
+const CredentialProvider = "kinde"
+
+// CredentialAD is the associated data that binds a sealed refresh token to
+// its user's row.
+func CredentialAD(userID int64) []byte {
+	return fmt.Appendf(nil, "provider-credential:%s:%d", CredentialProvider, userID)
+}
+
 // Sealer encrypts small secrets at rest (provider refresh tokens) with
 // AES-256-GCM under a key derived from the configured secret (JWT_SECRET).
 // The associated data binds a ciphertext to its row, so one user's sealed

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -51,6 +52,9 @@ type Config struct {
 	// SecretSource says where Secret came from, for the start-up log.
 	SecretSource string
 	Kinde        Kinde
+	// DevSignInAllowRemote lets the development sign-in answer on a
+	// non-loopback address (inside a container, say). Never in production.
+	DevSignInAllowRemote bool
 	// FreeTodoLimit is how many todos the free plan stores.
 	FreeTodoLimit int
 	LogLevel      slog.Level
@@ -64,6 +68,8 @@ type Kinde struct {
 	ClientSecret string
 	// Audience is sent on the authorize request, for an API registered in Kinde.
 	Audience string
+	// Scopes requested at sign-in; Kinde's "openid profile email offline" by default.
+	Scopes []string
 }
 
 // Configured reports whether an external identity provider is set.
@@ -114,6 +120,7 @@ func Load(lookup func(string) (string, bool), dotenvPath string) (*Config, error
 			ClientID:     get("KINDE_CLIENT_ID"),
 			ClientSecret: get("KINDE_CLIENT_SECRET"),
 			Audience:     get("KINDE_AUDIENCE"),
+			Scopes:       strings.Fields(get("KINDE_SCOPES")),
 		},
 	}
 
@@ -138,7 +145,9 @@ func Load(lookup func(string) (string, bool), dotenvPath string) (*Config, error
 	if c.ListenAddr == "" {
 		c.ListenAddr = "127.0.0.1:3000"
 	}
-	if _, port, err := net.SplitHostPort(c.ListenAddr); err != nil || port == "" {
+	_, listenPort, err := net.SplitHostPort(c.ListenAddr)
+	listenValid := err == nil && listenPort != ""
+	if !listenValid {
 		fail("LISTEN_ADDR must be host:port (for example 127.0.0.1:3000), not %q", c.ListenAddr)
 	}
 
@@ -170,6 +179,23 @@ func Load(lookup func(string) (string, bool), dotenvPath string) (*Config, error
 		fail("KINDE_ISSUER_URL must be set when KINDE_CLIENT_ID, KINDE_CLIENT_SECRET or KINDE_AUDIENCE is set")
 	case c.IsProduction():
 		fail("KINDE_ISSUER_URL, KINDE_CLIENT_ID and KINDE_CLIENT_SECRET must be set in production (the development sign-in is for development only)")
+	}
+	if len(k.Scopes) > 0 && !slices.Contains(k.Scopes, "openid") {
+		fail("KINDE_SCOPES must include openid, not %q", strings.Join(k.Scopes, " "))
+	}
+
+	switch v := strings.ToLower(get("DEV_SIGNIN_ALLOW_REMOTE")); v {
+	case "", "false", "0":
+	case "true", "1":
+		if c.IsProduction() {
+			fail("DEV_SIGNIN_ALLOW_REMOTE cannot be set in production")
+		}
+		c.DevSignInAllowRemote = true
+	default:
+		fail("DEV_SIGNIN_ALLOW_REMOTE must be true or false, not %q", v)
+	}
+	if listenValid && !k.Configured() && !c.DevSignInAllowRemote && !c.IsProduction() && !isLoopbackAddr(c.ListenAddr) {
+		fail("LISTEN_ADDR %s is not a loopback address: the development sign-in only serves loopback (configure KINDE_ISSUER_URL, or set DEV_SIGNIN_ALLOW_REMOTE=true if you really mean it)", c.ListenAddr)
 	}
 
 	c.FreeTodoLimit = 5
@@ -243,6 +269,16 @@ func portOf(addr string) string {
 		return "3000"
 	}
 	return port
+}
+
+// isLoopbackAddr is true for host:port on 127.0.0.0/8, ::1 or localhost.
+// An empty host (":3000") listens everywhere, so it is not loopback.
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	return isLoopbackURL(&url.URL{Host: host})
 }
 
 func isLoopbackURL(u *url.URL) bool {

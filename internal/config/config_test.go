@@ -68,6 +68,11 @@ func TestEveryProblemIsReportedOnItsOwnLine(t *testing.T) {
 			"JWT_SECRET must be at least 32 characters",
 			"TODO_MCP_DATA_DIR must be an absolute path",
 		}},
+		{"the development sign-in on every interface", map[string]string{"LISTEN_ADDR": "0.0.0.0:3000"}, []string{"is not a loopback address"}},
+		{"the development sign-in forced remote in production", map[string]string{"APP_ENV": "production", "PUBLIC_URL": "https://t.example.com",
+			"KINDE_ISSUER_URL": "https://x.kinde.com", "KINDE_CLIENT_ID": "id", "KINDE_CLIENT_SECRET": "s", "JWT_SECRET": strings.Repeat("k", 32),
+			"DEV_SIGNIN_ALLOW_REMOTE": "true"}, []string{"DEV_SIGNIN_ALLOW_REMOTE cannot be set in production"}},
+		{"scopes without openid", map[string]string{"KINDE_ISSUER_URL": "https://x.kinde.com", "KINDE_CLIENT_ID": "a", "KINDE_CLIENT_SECRET": "b", "KINDE_SCOPES": "profile email"}, []string{"KINDE_SCOPES must include openid"}},
 		{"the example secret", map[string]string{"JWT_SECRET": "change-me-to-a-long-random-string-of-48-chars"}, []string{"JWT_SECRET still holds the example value"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,6 +96,13 @@ func TestEveryProblemIsReportedOnItsOwnLine(t *testing.T) {
 				t.Errorf("the error echoes the secret:\n%v", err)
 			}
 		})
+	}
+}
+
+func TestTheDevelopmentSignInCanBeForcedOntoOtherAddresses(t *testing.T) {
+	c, err := Load(env(map[string]string{"TODO_MCP_DATA_DIR": t.TempDir(), "LISTEN_ADDR": "0.0.0.0:3000", "DEV_SIGNIN_ALLOW_REMOTE": "true"}), "")
+	if err != nil || !c.DevSignInAllowRemote {
+		t.Fatalf("%+v, %v", c, err)
 	}
 }
 
