@@ -13,6 +13,7 @@ import (
 	"github.com/todo-mcp/todo-mcp/internal/authn"
 	"github.com/todo-mcp/todo-mcp/internal/store"
 	"github.com/todo-mcp/todo-mcp/internal/store/storetest"
+	"github.com/todo-mcp/todo-mcp/internal/web"
 )
 
 func TestHealthz(t *testing.T) {
@@ -69,7 +70,11 @@ func TestDevelopmentSignIn(t *testing.T) {
 				mustContain(t, res.body, "Enter an email address", `value="Ada"`)
 			})
 			t.Run("signing in shows the account, with a name holding a script tag escaped", func(t *testing.T) {
+				before := sessionCookie(t, h)
 				res := h.devSignIn("ada@example.com", `Ada <script>alert(1)</script>`)
+				if after := sessionCookie(t, h); after == "" || after == before {
+					t.Fatalf("the session token was not renewed at sign-in (%q → %q)", before, after)
+				}
 				if res.status != http.StatusOK || res.url.Path != "/" {
 					t.Fatalf("status %d at %s", res.status, res.url)
 				}
@@ -377,3 +382,29 @@ func mustUser(t *testing.T, h *harness, subject string) store.User {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func sessionCookie(t *testing.T, h *harness) string {
+	t.Helper()
+	u, _ := url.Parse(h.url)
+	for _, c := range h.client.Jar.Cookies(u) {
+		if c.Name == "todo_mcp_session" {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+func TestTheSessionCookieIsSecureBehindHTTPS(t *testing.T) {
+	st := storetest.Open(t, store.BackendSQLite, store.Options{})
+	for _, secure := range []bool{true, false} {
+		sm := web.NewSessions(st, secure)
+		rec := httptest.NewRecorder()
+		sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			sm.Put(r.Context(), "k", "v")
+		})).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		cookie := rec.Header().Get("Set-Cookie")
+		if strings.Contains(cookie, "Secure") != secure || !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Lax") {
+			t.Fatalf("secure=%v: Set-Cookie %q", secure, cookie)
+		}
+	}
+}
