@@ -11,12 +11,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+	"unicode"
 
 	"github.com/adrg/xdg"
 	"github.com/joho/godotenv"
@@ -52,12 +56,19 @@ type Config struct {
 	// SecretSource says where Secret came from, for the start-up log.
 	SecretSource string
 	Kinde        Kinde
+	// TrustedProxies are the address prefixes of reverse proxies whose
+	// X-Forwarded-For is believed, for per-client rate limits.
+	TrustedProxies []string
 	// DevSignInAllowRemote lets the development sign-in answer on a
 	// non-loopback address (inside a container, say). Never in production.
 	DevSignInAllowRemote bool
 	// FreeTodoLimit is how many todos the free plan stores.
 	FreeTodoLimit int
-	LogLevel      slog.Level
+	// BillingRefreshMaxAge is how old a cached plan may get before it is
+	// checked with the billing provider again, before a create that would
+	// hit the limit.
+	BillingRefreshMaxAge time.Duration
+	LogLevel             slog.Level
 }
 
 // Kinde is the identity provider (Kinde or any OpenID Connect issuer).
@@ -70,6 +81,12 @@ type Kinde struct {
 	Audience string
 	// Scopes requested at sign-in; Kinde's "openid profile email offline" by default.
 	Scopes []string
+	// BillingFeatureKey is the entitlement whose entitlement_limit_max is
+	// the todo limit ("todos" by default).
+	BillingFeatureKey string
+	// ProPlanKeys are the plan keys that mean unlimited when the plan has
+	// no BillingFeatureKey entitlement (["pro"] by default).
+	ProPlanKeys []string
 }
 
 // Configured reports whether an external identity provider is set.
@@ -121,6 +138,9 @@ func Load(lookup func(string) (string, bool), dotenvPath string) (*Config, error
 			ClientSecret: get("KINDE_CLIENT_SECRET"),
 			Audience:     get("KINDE_AUDIENCE"),
 			Scopes:       strings.Fields(get("KINDE_SCOPES")),
+
+			BillingFeatureKey: get("KINDE_BILLING_FEATURE_KEY"),
+			ProPlanKeys:       strings.FieldsFunc(get("KINDE_PRO_PLAN_KEYS"), isListSeparator),
 		},
 	}
 
@@ -184,6 +204,34 @@ func Load(lookup func(string) (string, bool), dotenvPath string) (*Config, error
 		fail("KINDE_SCOPES must include openid, not %q", strings.Join(k.Scopes, " "))
 	}
 
+	if c.Kinde.BillingFeatureKey == "" {
+		c.Kinde.BillingFeatureKey = "todos"
+	} else if !kindeKeyPattern.MatchString(c.Kinde.BillingFeatureKey) {
+		fail("KINDE_BILLING_FEATURE_KEY must be a Kinde feature key (letters, digits, _ - . :, up to 100), not %q", c.Kinde.BillingFeatureKey)
+	}
+	if len(c.Kinde.ProPlanKeys) == 0 {
+		c.Kinde.ProPlanKeys = []string{"pro"}
+	}
+	for _, key := range c.Kinde.ProPlanKeys {
+		if !kindeKeyPattern.MatchString(key) {
+			fail("KINDE_PRO_PLAN_KEYS must list Kinde plan keys separated by commas or spaces, not %q", key)
+			break
+		}
+	}
+
+	for _, p := range strings.FieldsFunc(get("TRUSTED_PROXIES"), func(r rune) bool { return r == ',' || r == ' ' }) {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				fail("TRUSTED_PROXIES must list IP addresses or CIDR prefixes, not %q", p)
+				continue
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, prefix.String())
+	}
+
 	switch v := strings.ToLower(get("DEV_SIGNIN_ALLOW_REMOTE")); v {
 	case "", "false", "0":
 	case "true", "1":
@@ -207,6 +255,15 @@ func Load(lookup func(string) (string, bool), dotenvPath string) (*Config, error
 		c.FreeTodoLimit = n
 	}
 
+	c.BillingRefreshMaxAge = 10 * time.Minute
+	if v := get("BILLING_REFRESH_MAX_AGE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 10*time.Second || d > 24*time.Hour {
+			fail("BILLING_REFRESH_MAX_AGE must be a duration from 10s to 24h such as 10m, not %q", v)
+		}
+		c.BillingRefreshMaxAge = d
+	}
+
 	if v := get("LOG_LEVEL"); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			fail("LOG_LEVEL must be debug, info, warn or error, not %q", v)
@@ -216,6 +273,8 @@ func Load(lookup func(string) (string, bool), dotenvPath string) (*Config, error
 	switch secret := get("JWT_SECRET"); {
 	case secret != "" && len(secret) < minSecretLen:
 		fail("JWT_SECRET must be at least %d characters (try: openssl rand -base64 32)", minSecretLen)
+	case secret != "" && distinctBytes(secret) < 12:
+		fail("JWT_SECRET looks too regular to be random: generate one with openssl rand -base64 32")
 	case secret != "" && isPlaceholder(secret):
 		fail("JWT_SECRET still holds the example value: generate one with openssl rand -base64 32")
 	case secret != "":
@@ -288,6 +347,21 @@ func isLoopbackURL(u *url.URL) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// kindeKeyPattern is a Kinde feature or plan key.
+var kindeKeyPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$`)
+
+func isListSeparator(r rune) bool { return r == ',' || unicode.IsSpace(r) }
+
+// distinctBytes counts the different bytes of s: a random 32-character
+// secret has about 25, "aaaa…" or a repeated word very few.
+func distinctBytes(s string) int {
+	seen := map[byte]bool{}
+	for i := range len(s) {
+		seen[s[i]] = true
+	}
+	return len(seen)
 }
 
 // isPlaceholder catches the value .env.example ships with.

@@ -3,10 +3,15 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
+
+// goodSecret looks like the output of openssl rand -base64 32.
+const goodSecret = "q3Vt9Lx2ZpR7mK1cW8bN4yHs6JdF0gTa5Ue+Qo/ArIk="
 
 func env(vars map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
@@ -51,7 +56,7 @@ func TestEveryProblemIsReportedOnItsOwnLine(t *testing.T) {
 		}},
 		{"production over plain http", map[string]string{"APP_ENV": "production", "PUBLIC_URL": "http://todo.example.com",
 			"KINDE_ISSUER_URL": "https://x.kinde.com", "KINDE_CLIENT_ID": "id", "KINDE_CLIENT_SECRET": "s",
-			"JWT_SECRET": strings.Repeat("k", 32)}, []string{"PUBLIC_URL must use https in production"}},
+			"JWT_SECRET": goodSecret}, []string{"PUBLIC_URL must use https in production"}},
 		{"half a Kinde configuration", map[string]string{"KINDE_ISSUER_URL": "https://x.kinde.com"}, []string{
 			"KINDE_CLIENT_ID must be set when KINDE_ISSUER_URL is set",
 			"KINDE_CLIENT_SECRET must be set when KINDE_ISSUER_URL is set",
@@ -70,10 +75,20 @@ func TestEveryProblemIsReportedOnItsOwnLine(t *testing.T) {
 		}},
 		{"the development sign-in on every interface", map[string]string{"LISTEN_ADDR": "0.0.0.0:3000"}, []string{"is not a loopback address"}},
 		{"the development sign-in forced remote in production", map[string]string{"APP_ENV": "production", "PUBLIC_URL": "https://t.example.com",
-			"KINDE_ISSUER_URL": "https://x.kinde.com", "KINDE_CLIENT_ID": "id", "KINDE_CLIENT_SECRET": "s", "JWT_SECRET": strings.Repeat("k", 32),
+			"KINDE_ISSUER_URL": "https://x.kinde.com", "KINDE_CLIENT_ID": "id", "KINDE_CLIENT_SECRET": "s", "JWT_SECRET": goodSecret,
 			"DEV_SIGNIN_ALLOW_REMOTE": "true"}, []string{"DEV_SIGNIN_ALLOW_REMOTE cannot be set in production"}},
 		{"scopes without openid", map[string]string{"KINDE_ISSUER_URL": "https://x.kinde.com", "KINDE_CLIENT_ID": "a", "KINDE_CLIENT_SECRET": "b", "KINDE_SCOPES": "profile email"}, []string{"KINDE_SCOPES must include openid"}},
+		{"a regular secret", map[string]string{"JWT_SECRET": strings.Repeat("ab", 20)}, []string{"JWT_SECRET looks too regular"}},
+		{"a bad proxy list", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, []string{`TRUSTED_PROXIES must list IP addresses or CIDR prefixes, not "proxy.local"`}},
 		{"the example secret", map[string]string{"JWT_SECRET": "change-me-to-a-long-random-string-of-48-chars"}, []string{"JWT_SECRET still holds the example value"}},
+		{"bad billing settings", map[string]string{"KINDE_BILLING_FEATURE_KEY": "todos limit!", "KINDE_PRO_PLAN_KEYS": "pro, team;plus",
+			"BILLING_REFRESH_MAX_AGE": "10"}, []string{
+			`KINDE_BILLING_FEATURE_KEY must be a Kinde feature key`,
+			`KINDE_PRO_PLAN_KEYS must list Kinde plan keys separated by commas or spaces, not "team;plus"`,
+			`BILLING_REFRESH_MAX_AGE must be a duration from 10s to 24h such as 10m, not "10"`,
+		}},
+		{"a billing refresh age beyond a day", map[string]string{"BILLING_REFRESH_MAX_AGE": "48h"}, []string{"BILLING_REFRESH_MAX_AGE must be a duration from 10s to 24h"}},
+		{"a billing refresh age too short to spare Kinde", map[string]string{"BILLING_REFRESH_MAX_AGE": "1s"}, []string{"BILLING_REFRESH_MAX_AGE must be a duration from 10s to 24h"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, ok := tc.vars["TODO_MCP_DATA_DIR"]; !ok {
@@ -106,17 +121,24 @@ func TestTheDevelopmentSignInCanBeForcedOntoOtherAddresses(t *testing.T) {
 	}
 }
 
+func TestTrustedProxiesAcceptAddressesAndPrefixes(t *testing.T) {
+	c, err := Load(env(map[string]string{"TODO_MCP_DATA_DIR": t.TempDir(), "TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8 ::1"}), "")
+	if err != nil || strings.Join(c.TrustedProxies, " ") != "127.0.0.1/32 10.0.0.0/8 ::1/128" {
+		t.Fatalf("%v, %v", c.TrustedProxies, err)
+	}
+}
+
 func TestProductionWithEverythingSetStarts(t *testing.T) {
 	c, err := Load(env(map[string]string{
 		"APP_ENV": "production", "PUBLIC_URL": "https://todo.example.com/", "TODO_MCP_DATA_DIR": t.TempDir(),
 		"DATABASE_URL":     "postgresql://u:p@ep-x.eu-central-1.aws.neon.tech/neondb?sslmode=require",
 		"KINDE_ISSUER_URL": "https://todo.kinde.com", "KINDE_CLIENT_ID": "id", "KINDE_CLIENT_SECRET": "s",
-		"JWT_SECRET": strings.Repeat("k", 40),
+		"JWT_SECRET": goodSecret,
 	}), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.IsProduction() || c.PublicURL != "https://todo.example.com" || string(c.Secret) != strings.Repeat("k", 40) {
+	if !c.IsProduction() || c.PublicURL != "https://todo.example.com" || string(c.Secret) != goodSecret {
 		t.Fatalf("%+v", c)
 	}
 }
@@ -156,5 +178,32 @@ func TestTheDevelopmentSecretIsGeneratedOnceAndShared(t *testing.T) {
 	leftovers, _ := filepath.Glob(filepath.Join(dir, ".secret-*"))
 	if len(leftovers) != 0 {
 		t.Fatalf("temporary files left: %v", leftovers)
+	}
+}
+
+func TestBillingSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		vars        map[string]string
+		wantFeature string
+		wantPro     []string
+		wantMaxAge  time.Duration
+	}{
+		{"nothing set gives the todos feature, the pro plan and ten minutes", map[string]string{}, "todos", []string{"pro"}, 10 * time.Minute},
+		{"plan keys may be separated by commas, spaces or both", map[string]string{"KINDE_PRO_PLAN_KEYS": " pro, pro_yearly  team,"},
+			"todos", []string{"pro", "pro_yearly", "team"}, 10 * time.Minute},
+		{"a custom feature key and refresh age are kept", map[string]string{"KINDE_BILLING_FEATURE_KEY": "max_todos", "BILLING_REFRESH_MAX_AGE": "90s"},
+			"max_todos", []string{"pro"}, 90 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.vars["TODO_MCP_DATA_DIR"] = t.TempDir()
+			c, err := Load(env(tc.vars), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Kinde.BillingFeatureKey != tc.wantFeature || !slices.Equal(c.Kinde.ProPlanKeys, tc.wantPro) || c.BillingRefreshMaxAge != tc.wantMaxAge {
+				t.Fatalf("feature %q, pro plans %q, max age %s", c.Kinde.BillingFeatureKey, c.Kinde.ProPlanKeys, c.BillingRefreshMaxAge)
+			}
+		})
 	}
 }

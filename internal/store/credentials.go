@@ -52,7 +52,8 @@ func (s *Store) GetProviderCredential(ctx context.Context, userID int64, provide
 	return c, nil
 }
 
-// DeleteProviderCredential forgets the refresh token (on sign-out).
+// DeleteProviderCredential forgets the refresh token. Signing out of the web
+// app keeps it: billing syncs for the user's MCP clients go on using it.
 func (s *Store) DeleteProviderCredential(ctx context.Context, userID int64, provider string) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM provider_credentials WHERE user_id = $1 AND provider = $2`,
 		userID, provider); err != nil {

@@ -27,11 +27,12 @@ func (a *App) connectPage(w http.ResponseWriter, r *http.Request) {
 
 func (a *App) showConnect(w http.ResponseWriter, r *http.Request, status int, c store.ConnectRequest) {
 	state := c.State(a.Now())
+	data := connectData{Request: c, State: state}
 	if state != store.ConnectPending && c.UserID != 0 && c.UserID != userFrom(r).ID {
-		// Decided by someone else: say no more than that it is gone.
-		state = store.ConnectConsumed
+		// Decided from another account: the editor is not connected to this one.
+		data.State = "elsewhere"
 	}
-	a.render(w, r, status, "connect", "Connect "+c.ClientName, connectData{Request: c, State: state})
+	a.render(w, r, status, "connect", "Connect "+c.ClientName, data)
 }
 
 func (a *App) loadConnect(w http.ResponseWriter, r *http.Request) (store.ConnectRequest, bool) {

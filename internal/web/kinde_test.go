@@ -115,7 +115,9 @@ func TestSignInWithKinde(t *testing.T) {
 				if res.status != http.StatusBadRequest {
 					t.Fatalf("status %d", res.status)
 				}
-				mustContain(t, res.body, "Sign-in did not complete", "access_denied", "The user cancelled the sign-in")
+				mustContain(t, res.body, "Sign-in did not complete", "cancelled or refused at the identity provider (access_denied)")
+				mustNotContain(t, res.body, "The user cancelled the sign-in")
+				mustContain(t, h.logs.String(), "The user cancelled the sign-in")
 			})
 		})
 	}

@@ -171,9 +171,22 @@ func routePattern(r *http.Request) string {
 }
 
 // safeReturn keeps redirects after sign-in on this site.
+// Browsers drop tabs and newlines from URLs and read a backslash as a
+// slash, so "/\t/evil.example" would become "//evil.example": any control
+// character or backslash sends the user home instead.
 func safeReturn(s string) string {
-	if s == "" || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") || strings.ContainsAny(s, "\r\n") {
+	if s == "" || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") ||
+		strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) >= 0 {
 		return "/"
 	}
 	return s
+}
+
+// clientIP is the address rate limits count by: the peer, or the client a
+// trusted proxy names in X-Forwarded-For (see Routes).
+func clientIP(r *http.Request) (string, error) {
+	if ip := middleware.GetClientIP(r.Context()); ip != "" {
+		return ip, nil
+	}
+	return "unknown", nil
 }

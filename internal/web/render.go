@@ -97,7 +97,12 @@ func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name, t
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	p := page{Title: title, User: userFrom(r), CSRF: a.csrfToken(r), DevSignIn: a.OIDC == nil, Data: data}
+	p := page{Title: title, User: userFrom(r), DevSignIn: a.OIDC == nil, Data: data}
+	// Only pages with forms need a form token: a visitor who merely looks
+	// gets no session row.
+	if p.User != nil || name == "devsignin" {
+		p.CSRF = a.csrfToken(r)
+	}
 	if p.User != nil {
 		p.Flash = a.Sessions.PopString(r.Context(), sessionFlash)
 	}

@@ -31,6 +31,11 @@ func NewSessions(st *store.Store, secure bool) *scs.SessionManager {
 	sm.Lifetime = sessionLifetime
 	sm.IdleTimeout = sessionIdleTimeout
 	sm.Cookie.Name = "todo_mcp_session"
+	if secure {
+		// The __Host- prefix makes browsers refuse the cookie from a sibling
+		// subdomain or without Secure and Path=/.
+		sm.Cookie.Name = "__Host-todo_mcp_session"
+	}
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.SameSite = http.SameSiteLaxMode
 	sm.Cookie.Secure = secure

@@ -79,19 +79,17 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	if e := q.Get("error"); e != "" {
-		a.Log.Info("provider refused the sign-in", "error", truncate(e, 64))
-		msg := "The identity provider answered: " + truncate(e, 64)
-		if d := q.Get("error_description"); d != "" {
-			msg += " — " + truncate(d, 300)
-		}
-		a.fail(w, r, http.StatusBadRequest, "Sign-in did not complete", msg, "Try signing in again.")
-		return
-	}
 	if err := authn.CheckState(q.Get("state"), start.State); err != nil || a.Now().Sub(started) > signInTTL {
 		a.Log.Warn("sign-in callback with an unknown, replayed or stale state")
 		a.fail(w, r, http.StatusBadRequest, "Sign-in did not complete",
 			"This sign-in link is unknown, expired or already used.", "Start again from the sign-in button.")
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		// Only a provider answering our own request gets here (the state
+		// matched); its words go to the log, the page says it in ours.
+		a.Log.Info("provider refused the sign-in", "error", truncate(e, 64), "description", truncate(q.Get("error_description"), 300))
+		a.fail(w, r, http.StatusBadRequest, "Sign-in did not complete", providerErrorText(e), "Try signing in again.")
 		return
 	}
 	signIn, err := a.OIDC.Exchange(ctx, q.Get("code"), start)
@@ -128,6 +126,20 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	a.Log.Info("signed in", "user_id", u.ID)
 	http.Redirect(w, r, returnTo, http.StatusSeeOther)
+}
+
+// providerErrorText explains the standard OAuth error codes in plain words.
+func providerErrorText(code string) string {
+	switch code {
+	case "access_denied":
+		return "The sign-in was cancelled or refused at the identity provider (access_denied)."
+	case "login_required", "interaction_required", "consent_required":
+		return "The identity provider needs you to sign in again (" + code + ")."
+	case "temporarily_unavailable", "server_error":
+		return "The identity provider had a problem (" + code + ")."
+	default:
+		return "The identity provider refused the sign-in."
+	}
 }
 
 // establishSession gives the browser a new session token (no fixation) for u.
@@ -204,12 +216,22 @@ func (a *App) devSignIn(w http.ResponseWriter, r *http.Request) {
 
 // devSignInAllowed: the development sign-in answers loopback clients only,
 // unless DEV_SIGNIN_ALLOW_REMOTE says otherwise.
+// It also wants the Host of PUBLIC_URL (no DNS rebinding) and no proxy
+// headers (a tunnel or proxy on this machine would otherwise publish it).
 func (a *App) devSignInAllowed(r *http.Request) bool {
 	if a.Config.IsProduction() {
 		return false
 	}
 	if a.Config.DevSignInAllowRemote {
 		return true
+	}
+	for _, h := range []string{"X-Forwarded-For", "Forwarded", "X-Real-Ip"} {
+		if r.Header.Get(h) != "" {
+			return false
+		}
+	}
+	if pub, err := url.Parse(a.Config.PublicURL); err != nil || !strings.EqualFold(r.Host, pub.Host) {
+		return false
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -67,6 +67,13 @@ func New(d Deps) (*App, error) {
 func (a *App) Routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer, a.logRequests, securityHeaders(a.cspFormAction()))
+	// Behind a reverse proxy every request comes from the proxy: believe its
+	// X-Forwarded-For only when TRUSTED_PROXIES names it.
+	if len(a.Config.TrustedProxies) > 0 {
+		r.Use(middleware.ClientIPFromXFF(a.Config.TrustedProxies...))
+	} else {
+		r.Use(middleware.ClientIPFromRemoteAddr)
+	}
 	r.Handle("/static/*", http.StripPrefix("/static/", staticFiles()))
 	r.Get("/healthz", a.healthz)
 
@@ -81,7 +88,7 @@ func (a *App) Routes() http.Handler {
 
 		r.Group(func(r chi.Router) {
 			// Sign-in and connect pages: a small budget per address.
-			r.Use(httprate.LimitByIP(30, time.Minute))
+			r.Use(httprate.LimitBy(30, time.Minute, clientIP))
 			r.Get("/login", a.login)
 			r.Get("/signup", a.signup)
 			r.Get("/callback", a.callback)

@@ -150,7 +150,7 @@ func TestDevelopmentSignIn(t *testing.T) {
 				mustContain(t, res.body, "Your plan")
 			})
 			t.Run("return_to never leaves the site", func(t *testing.T) {
-				for _, evil := range []string{"https://evil.example/", "//evil.example/", `/\evil.example`} {
+				for _, evil := range []string{"https://evil.example/", "//evil.example/", `/\evil.example`, "/\t/evil.example/", "/\n/evil.example"} {
 					h.post("/logout", url.Values{"csrf_token": {h.csrf(h.get("/"))}})
 					form := h.get("/login")
 					res := h.post("/login/dev", url.Values{"csrf_token": {h.csrf(form)}, "email": {"ada@example.com"}, "name": {"Ada"}, "return_to": {evil}})
@@ -176,6 +176,33 @@ func TestDevelopmentSignInAnswersLoopbackOnly(t *testing.T) {
 			}
 		})
 	}
+	for name, mutate := range map[string]func(*http.Request){
+		"through a proxy on this machine (X-Forwarded-For)": func(r *http.Request) { r.Header.Set("X-Forwarded-For", "203.0.113.9") },
+		"through a standard Forwarded header":               func(r *http.Request) { r.Header.Set("Forwarded", "for=203.0.113.9") },
+		"under another host name (DNS rebinding)":           func(r *http.Request) { r.Host = "rebind.attacker.example" },
+	} {
+		t.Run("a loopback request "+name+" is refused", func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodGet, "/login", nil)
+			req.RemoteAddr = "127.0.0.1:51000"
+			req.Host = strings.TrimPrefix(h.url, "http://")
+			mutate(req)
+			h.handler.ServeHTTP(rec, req)
+			if rec.Code != http.StatusForbidden {
+				t.Fatalf("status %d", rec.Code)
+			}
+		})
+	}
+	t.Run("a plain loopback request to the public host is served", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/login", nil)
+		req.RemoteAddr = "127.0.0.1:51000"
+		req.Host = strings.TrimPrefix(h.url, "http://")
+		h.handler.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("status %d", rec.Code)
+		}
+	})
 	t.Run("the form post from a non-loopback address is refused too", func(t *testing.T) {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodPost, "/login/dev", strings.NewReader("email=a%40b.c&name=A"))
@@ -347,6 +374,44 @@ func TestConnectFlow(t *testing.T) {
 	}
 }
 
+func TestBrowsingWithoutAFormWritesNoSession(t *testing.T) {
+	h := newHarness(t, store.BackendSQLite, nil)
+	for _, path := range []string{"/", "/no-such-page"} {
+		res, err := http.Get(h.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if len(res.Cookies()) != 0 {
+			t.Fatalf("%s set %v", path, res.Cookies())
+		}
+	}
+	var n int
+	if err := h.store.DB().QueryRow(`SELECT count(*) FROM sessions`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d session rows, %v", n, err)
+	}
+}
+
+func TestBehindATrustedProxyEachClientHasItsOwnBudget(t *testing.T) {
+	h := newHarness(t, store.BackendSQLite, nil)
+	h.cfg.TrustedProxies = []string{"127.0.0.1/32"}
+	h.restart()
+	get := func(client string) int {
+		req, _ := http.NewRequest(http.MethodGet, h.url+"/connect/x", nil)
+		req.Header.Set("X-Forwarded-For", client)
+		return h.do(req).status
+	}
+	for range 30 {
+		get("198.51.100.1")
+	}
+	if s := get("198.51.100.1"); s != http.StatusTooManyRequests {
+		t.Fatalf("the noisy client's 31st request: %d", s)
+	}
+	if s := get("198.51.100.2"); s == http.StatusTooManyRequests {
+		t.Fatal("another client behind the same proxy was throttled too")
+	}
+}
+
 func TestSignInIsRateLimited(t *testing.T) {
 	h := newHarness(t, store.BackendSQLite, nil)
 	var last int
@@ -403,7 +468,8 @@ func TestTheSessionCookieIsSecureBehindHTTPS(t *testing.T) {
 			sm.Put(r.Context(), "k", "v")
 		})).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 		cookie := rec.Header().Get("Set-Cookie")
-		if strings.Contains(cookie, "Secure") != secure || !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Lax") {
+		if strings.Contains(cookie, "Secure") != secure || strings.HasPrefix(cookie, "__Host-") != secure ||
+			!strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Lax") || !strings.Contains(cookie, "Path=/") {
 			t.Fatalf("secure=%v: Set-Cookie %q", secure, cookie)
 		}
 	}
