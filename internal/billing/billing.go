@@ -1,9 +1,12 @@
-// Package billing decides what a user's plan allows. This first version
-// knows the local plans only (free with a configurable limit, pro without
-// one); the billing issue adds Kinde as the source of truth.
+// Package billing decides what a user's plan allows: the local plans (free
+// with a configurable limit, pro without one), and the Service that keeps
+// each user's plan in step with its provider, either this server's own
+// development billing (Local) or Kinde as the source of truth (Kinde, with
+// its webhooks).
 package billing
 
 import (
+	"math"
 	"strings"
 
 	"github.com/todo-mcp/todo-mcp/internal/store"
@@ -14,6 +17,12 @@ const (
 	PlanFree = "free"
 	PlanPro  = "pro"
 )
+
+// UnlimitedLimit is the cached limit that means "no limit". The store
+// keeps a missing limit as "decided by the plan name", so a provider that
+// grants an unlimited plan under any name caches this value; it is also
+// the value Kinde itself uses for "unlimited" (2^31-1).
+const UnlimitedLimit = math.MaxInt32
 
 // Plans holds the limits of the local plans.
 type Plans struct {
@@ -28,6 +37,9 @@ type Plans struct {
 // free.
 func (p Plans) LimitFor(u store.User) int {
 	if u.Plan.Limit != nil {
+		if *u.Plan.Limit >= UnlimitedLimit {
+			return store.NoLimit
+		}
 		return *u.Plan.Limit
 	}
 	if strings.EqualFold(u.Plan.Plan, PlanPro) {
