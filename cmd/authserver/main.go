@@ -68,7 +68,6 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Log:           log,
 		Sealer:        sealer,
 		Sessions:      web.NewSessions(st, strings.HasPrefix(cfg.PublicURL, "https://")),
-		LimitFor:      billing.Plans{FreeLimit: cfg.FreeTodoLimit}.LimitFor,
 		MCPServerPath: siblingBinary("mcpserver"),
 	}
 	if cfg.Kinde.Configured() {
@@ -80,6 +79,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			Scopes:       cfg.Kinde.Scopes,
 			Audience:     cfg.Kinde.Audience,
 		})
+	}
+	if deps.Billing, err = billing.FromConfig(cfg, st, deps.OIDC, log); err != nil {
+		return err
+	}
+	if cfg.Kinde.Configured() {
+		deps.Webhooks = billing.NewWebhookHandler(deps.Billing, billing.WebhookConfig{IssuerURL: cfg.Kinde.IssuerURL, Logger: log})
 	}
 	app, err := web.New(deps)
 	if err != nil {

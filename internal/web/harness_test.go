@@ -18,6 +18,7 @@ import (
 	"github.com/todo-mcp/todo-mcp/internal/authn"
 	"github.com/todo-mcp/todo-mcp/internal/billing"
 	"github.com/todo-mcp/todo-mcp/internal/config"
+	"github.com/todo-mcp/todo-mcp/internal/kindetest"
 	"github.com/todo-mcp/todo-mcp/internal/store"
 	"github.com/todo-mcp/todo-mcp/internal/store/storetest"
 	"github.com/todo-mcp/todo-mcp/internal/web"
@@ -55,6 +56,9 @@ type harness struct {
 	handler http.Handler
 	cfg     *config.Config
 	oidc    func(redirectURL string) *authn.OIDC
+	// kindeBilling, when set, makes billing Kinde's (with webhooks) instead of local.
+	kindeBilling *kindetest.Server
+	billing      *billing.Service // the running app's
 }
 
 const testSecret = "an-example-secret-of-at-least-32-bytes!!"
@@ -64,11 +68,17 @@ const testSecret = "an-example-secret-of-at-least-32-bytes!!"
 // sign-in.
 func newHarness(t *testing.T, backend string, oidc func(redirectURL string) *authn.OIDC) *harness {
 	t.Helper()
+	return newHarnessWith(t, backend, oidc, nil)
+}
+
+// newHarnessWith also takes a Kinde-shaped server whose billing the app uses.
+func newHarnessWith(t *testing.T, backend string, oidc func(redirectURL string) *authn.OIDC, kinde *kindetest.Server) *harness {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, store: storetest.Open(t, backend, store.Options{}), url: "http://" + ln.Addr().String(), logs: &syncBuffer{}, ln: ln, oidc: oidc}
+	h := &harness{t: t, store: storetest.Open(t, backend, store.Options{}), url: "http://" + ln.Addr().String(), logs: &syncBuffer{}, ln: ln, oidc: oidc, kindeBilling: kinde}
 	h.cfg = &config.Config{Env: config.Development, PublicURL: h.url, FreeTodoLimit: 5, ListenAddr: ln.Addr().String()}
 	h.sealer, err = authn.NewSealer([]byte(testSecret))
 	if err != nil {
@@ -90,12 +100,20 @@ func (h *harness) start() {
 		Log:           slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Sealer:        h.sealer,
 		Sessions:      web.NewSessions(h.store, false),
-		LimitFor:      billing.Plans{FreeLimit: 5}.LimitFor,
 		MCPServerPath: "/opt/todo-mcp/bin/mcpserver",
 	}
 	if h.oidc != nil {
 		deps.OIDC = h.oidc(h.url + "/callback")
 	}
+	sc := billing.ServiceConfig{FreeLimit: 5, PublicURL: h.url, Logger: deps.Log}
+	if h.kindeBilling != nil {
+		k := billing.NewKinde(billing.KindeConfig{OIDC: deps.OIDC, Sealer: h.sealer, Store: h.store, PublicURL: h.url, Logger: deps.Log})
+		deps.Billing = billing.NewService(h.store, k, sc)
+		deps.Webhooks = billing.NewWebhookHandler(deps.Billing, billing.WebhookConfig{IssuerURL: h.kindeBilling.URL, Logger: deps.Log})
+	} else {
+		deps.Billing = billing.NewService(h.store, billing.Local{PublicURL: h.url}, sc)
+	}
+	h.billing = deps.Billing
 	app, err := web.New(deps)
 	if err != nil {
 		h.t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/todo-mcp/todo-mcp/internal/authn"
+	"github.com/todo-mcp/todo-mcp/internal/billing"
 	"github.com/todo-mcp/todo-mcp/internal/clientconfig"
 	"github.com/todo-mcp/todo-mcp/internal/store"
 )
@@ -24,9 +25,12 @@ type usage struct {
 	Unlimited bool
 }
 
-func (a *App) usageOf(u store.User) usage {
-	limit := a.LimitFor(u)
-	return usage{Plan: u.Plan.Plan, Used: u.TodoCount, Limit: limit, Unlimited: limit == store.NoLimit}
+func usageOf(st billing.Status) usage {
+	u := usage{Plan: st.Plan, Used: st.Used, Unlimited: st.Unlimited()}
+	if st.Limit != nil {
+		u.Limit = *st.Limit
+	}
+	return u
 }
 
 // clientSetup is the ready-to-paste configuration of each editor.
@@ -64,7 +68,7 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, "list tokens", err)
 		return
 	}
-	a.render(w, r, http.StatusOK, "home", "Your account", homeData{Usage: a.usageOf(*u), Tokens: tokens, Setup: a.clientSetup()})
+	a.render(w, r, http.StatusOK, "home", "Your account", homeData{Usage: usageOf(a.Billing.Status(*u)), Tokens: tokens, Setup: a.clientSetup()})
 }
 
 type tokenData struct {
@@ -111,11 +115,4 @@ func (a *App) revokeToken(w http.ResponseWriter, r *http.Request) {
 	a.Log.Info("token revoked", "user_id", u.ID, "token_id", id)
 	a.Sessions.Put(r.Context(), sessionFlash, "Token revoked: that client can no longer act as you.")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
-}
-
-type billingData struct{ Usage usage }
-
-// billingPage shows the plan and usage; the billing issue adds upgrades.
-func (a *App) billingPage(w http.ResponseWriter, r *http.Request) {
-	a.render(w, r, http.StatusOK, "billing", "Your plan", billingData{Usage: a.usageOf(*userFrom(r))})
 }

@@ -120,6 +120,11 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// The plan is checked at every sign-in; a failure leaves the last known
+	// plan, marked stale on the billing page.
+	if _, err := a.Billing.Refresh(ctx, u); err != nil {
+		a.Log.Warn("refresh the plan at sign-in", "user_id", u.ID, "err", err)
+	}
 	if err := a.establishSession(r, u); err != nil {
 		a.internalError(w, r, "renew session", err)
 		return

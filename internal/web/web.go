@@ -18,6 +18,7 @@ import (
 	"github.com/go-chi/httprate"
 
 	"github.com/todo-mcp/todo-mcp/internal/authn"
+	"github.com/todo-mcp/todo-mcp/internal/billing"
 	"github.com/todo-mcp/todo-mcp/internal/config"
 	"github.com/todo-mcp/todo-mcp/internal/store"
 	"github.com/todo-mcp/todo-mcp/web/static"
@@ -33,8 +34,10 @@ type Deps struct {
 	// Sealer encrypts the provider refresh token before it is stored.
 	Sealer   *authn.Sealer
 	Sessions *scs.SessionManager
-	// LimitFor is the user's todo limit (store.NoLimit for none).
-	LimitFor func(store.User) int
+	// Billing decides plans and limits (local plans, or Kinde's).
+	Billing *billing.Service
+	// Webhooks receives Kinde's billing webhooks; nil in local mode.
+	Webhooks http.Handler
 	// MCPServerPath is the absolute path of the mcpserver binary, for the
 	// ready-to-paste editor configuration.
 	MCPServerPath string
@@ -53,8 +56,8 @@ func New(d Deps) (*App, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	if d.LimitFor == nil {
-		return nil, errors.New("web: LimitFor is required")
+	if d.Billing == nil {
+		return nil, errors.New("web: Billing is required")
 	}
 	v, err := parseViews()
 	if err != nil {
@@ -76,12 +79,20 @@ func (a *App) Routes() http.Handler {
 	}
 	r.Handle("/static/*", http.StripPrefix("/static/", staticFiles()))
 	r.Get("/healthz", a.healthz)
+	if a.Webhooks != nil {
+		// Server to server: no session, no form token; the body is a signed JWT.
+		r.With(httprate.LimitBy(600, time.Minute, clientIP)).Post("/webhooks/kinde", a.Webhooks.ServeHTTP)
+	}
 
 	r.Group(func(r chi.Router) {
 		r.Use(a.Sessions.LoadAndSave, a.loadUser, a.checkCSRF)
 
 		r.Get("/", a.home)
 		r.Get("/billing", a.requireUser(a.billingPage))
+		r.Get("/billing/upgrade", a.requireUser(a.upgrade))
+		r.Get("/billing/return", a.requireUser(a.billingReturn))
+		r.Post("/billing/refresh", a.requireUser(a.refreshBilling))
+		r.Post("/billing/checkout", a.requireUser(a.checkout))
 		r.Post("/tokens", a.requireUser(a.createToken))
 		r.Post("/tokens/{id}/revoke", a.requireUser(a.revokeToken))
 		r.Post("/logout", a.logout)
