@@ -201,20 +201,46 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		webhookAnswer(w, http.StatusOK, "no_user")
 		return
 	}
+	failed := false
 	for _, u := range users {
 		st, err := h.svc.Refresh(ctx, u)
 		switch {
 		case err != nil:
+			failed = true
 			h.log.Error("kinde webhook: refresh the plan", "user_id", u.ID, "err", err)
 		case st.Stale:
-			// Kinde's retry would be a duplicate: the plan is read again at
-			// the next sign-in, refresh, portal return or limit check.
+			failed = true
 			h.log.Error("kinde webhook: the plan could not be read again", "user_id", u.ID, "type", claims.Type, "reason", st.StaleReason)
 		default:
 			h.log.Info("kinde webhook: plan read again", "user_id", u.ID, "type", claims.Type, "plan", st.Plan)
 		}
 	}
+	if failed {
+		// Forget the delivery and ask Kinde to retry it (5 s, 30 s, 2 min,
+		// … up to 36 h): refreshing again is harmless, the plan is re-read,
+		// never taken from the payload.
+		if err := h.forget(ctx, webhookID, claims); err != nil {
+			h.log.Error("kinde webhook: forget the delivery for a retry", "err", err)
+			webhookAnswer(w, http.StatusOK, "processed_with_errors")
+			return
+		}
+		webhookAnswer(w, http.StatusServiceUnavailable, "retry_later")
+		return
+	}
 	webhookAnswer(w, http.StatusOK, "processed")
+}
+
+// forget undoes record.
+func (h *WebhookHandler) forget(ctx context.Context, webhookID string, c webhookClaims) error {
+	if webhookID != "" {
+		if err := h.svc.st.ForgetBillingEvent(ctx, webhookID); err != nil {
+			return err
+		}
+	}
+	if c.EventID != "" {
+		return h.svc.st.ForgetBillingEvent(ctx, "kinde-event:"+c.EventID)
+	}
+	return nil
 }
 
 func webhookAnswer(w http.ResponseWriter, status int, result string) {

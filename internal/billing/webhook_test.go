@@ -268,18 +268,29 @@ func TestWebhooksThatNeedNoWork(t *testing.T) {
 					t.Fatalf("answered %d: %s", d.status, d.body)
 				}
 			})
-			t.Run("a billing event while Kinde's API fails is acknowledged, and the plan is kept", func(t *testing.T) {
+			t.Run("a billing event while Kinde's API fails asks for a retry, which then takes effect", func(t *testing.T) {
+				h.k.SetPlan(ku.Subject, []kindetest.Plan{{Key: "pro", Name: "Pro"}}, nil)
 				h.k.SetFailure("/account_api/v1/entitlements", http.StatusServiceUnavailable)
-				defer h.k.SetFailure("/account_api/v1/entitlements", 0)
 				body, id := h.k.Webhook("customer.plan_assigned", map[string]any{"user": map[string]any{"id": ku.Subject}}, kindetest.WebhookOptions{})
-				if d := deliver(t, srv, body, id); d.status != http.StatusOK {
+				if d := deliver(t, srv, body, id); d.status != http.StatusServiceUnavailable {
 					t.Fatalf("answered %d: %s", d.status, d.body)
 				}
 				if st := h.svc.Status(h.reload(t, u)); st.Plan != "free" {
-					t.Fatalf("status %+v", st)
+					t.Fatalf("status %+v while Kinde fails", st)
 				}
 				if !strings.Contains(h.logs.String(), "the plan could not be read again") {
 					t.Fatal("the failure was not logged")
+				}
+				// Kinde retries the same delivery once its API is back.
+				h.k.SetFailure("/account_api/v1/entitlements", 0)
+				if d := deliver(t, srv, body, id); d.status != http.StatusOK || !strings.Contains(d.body, "processed") {
+					t.Fatalf("the retry answered %d: %s", d.status, d.body)
+				}
+				if st := h.svc.Status(h.reload(t, u)); st.Plan != "pro" {
+					t.Fatalf("status %+v after the retry", st)
+				}
+				if d := deliver(t, srv, body, id); !strings.Contains(d.body, "duplicate") {
+					t.Fatalf("a second retry after success: %d %s", d.status, d.body)
 				}
 			})
 		})

@@ -82,3 +82,12 @@ func (s *Store) RecordBillingEvent(ctx context.Context, webhookID, eventType str
 	n, err := res.RowsAffected()
 	return n == 1, err
 }
+
+// ForgetBillingEvent removes a recorded delivery, so that the provider's
+// retry of a delivery that could not be processed is not taken for a replay.
+func (s *Store) ForgetBillingEvent(ctx context.Context, webhookID string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM billing_events WHERE webhook_id = $1`, webhookID); err != nil {
+		return fmt.Errorf("forget billing event: %w", err)
+	}
+	return nil
+}

@@ -52,6 +52,22 @@ func TestSignInWithKinde(t *testing.T) {
 				}
 				mustContain(t, res.body, "Hello, Grace Hopper", "grace@example.com")
 			})
+			t.Run("a signed-in user sent to pick a plan goes through Kinde with plan_interest", func(t *testing.T) {
+				k.SetNextUser(grace)
+				before := len(k.AuthorizeRequests())
+				res := h.get("/login?plan_interest=pro&return_to=/billing")
+				if res.url.Path != "/billing" || len(k.AuthorizeRequests()) != before+1 {
+					t.Fatalf("at %s after %d authorize requests", res.url, len(k.AuthorizeRequests())-before)
+				}
+				if q := k.AuthorizeRequests()[before]; q.Get("plan_interest") != "pro" {
+					t.Fatalf("authorize %v", q)
+				}
+				// Without a plan to pick, a signed-in user is not sent to Kinde.
+				h.get("/login")
+				if len(k.AuthorizeRequests()) != before+1 {
+					t.Fatal("a plain /login went to Kinde again")
+				}
+			})
 			t.Run("the user is kept under Kinde's subject", func(t *testing.T) {
 				u, err := h.store.GetUserBySubject(t.Context(), grace.Subject)
 				if err != nil || !strings.HasPrefix(u.Subject, "kp_") || u.Email != "grace@example.com" || u.Name != "Grace Hopper" {

@@ -24,7 +24,11 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) { a.startSignIn(w, 
 // or shows the development sign-in form.
 func (a *App) startSignIn(w http.ResponseWriter, r *http.Request, signUp bool) {
 	returnTo := safeReturn(r.URL.Query().Get("return_to"))
-	if userFrom(r) != nil {
+	q := r.URL.Query()
+	choosingPlan := q.Get("plan_interest") != "" || q.Get("pricing_table_key") != ""
+	// A signed-in user goes on, unless they come to pick a plan at Kinde
+	// (billing sends users without a usable Kinde sign-in here).
+	if userFrom(r) != nil && (a.OIDC == nil || !choosingPlan) {
 		http.Redirect(w, r, returnTo, http.StatusSeeOther)
 		return
 	}
