@@ -59,6 +59,20 @@ else
   printf '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n' >&2
 fi
 
+# The MCP Inspector CLI (a third-party MCP client) for cmd/mcpserver's tests,
+# pinned by test/inspector/package-lock.json.
+if [ ! -d test/inspector/node_modules ]; then
+  if command -v npm >/dev/null 2>&1; then
+    say "MCP Inspector: npm ci in test/inspector"
+    (cd test/inspector && npm ci --no-audit --no-fund --loglevel=error) >&2
+  elif [ "${CI:-}" = true ]; then
+    say "MCP Inspector: npm not found and CI=true: failing"
+    exit 1
+  else
+    say "MCP Inspector: npm not found; its test will be SKIPPED (install Node.js 20+)"
+  fi
+fi
+
 # Verbose output goes to a log; the terminal gets failures, skips and the
 # package lines, then a count of tests per database backend.
 mkdir -p bin
