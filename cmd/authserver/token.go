@@ -35,7 +35,8 @@ Usage:
 // token), everything else goes to the log.
 func tokenCommand(ctx context.Context, args []string, cfg *config.Config, log *slog.Logger, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("token: say create, list or revoke\n\n" + tokenUsage)
+		fmt.Fprint(os.Stderr, tokenUsage)
+		return errors.New("token: say create, list or revoke")
 	}
 	fs := flag.NewFlagSet("token "+args[0], flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(os.Stderr, tokenUsage) }
@@ -97,7 +98,8 @@ func tokenCommand(ctx context.Context, args []string, cfg *config.Config, log *s
 	case "revoke":
 		return revokeTokens(ctx, st, log, *email, *client, *tokenArg)
 	default:
-		return fmt.Errorf("token: unknown command %q\n\n%s", args[0], tokenUsage)
+		fmt.Fprint(os.Stderr, tokenUsage)
+		return fmt.Errorf("token: unknown command %q", args[0])
 	}
 }
 
