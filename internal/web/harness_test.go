@@ -131,10 +131,10 @@ func (h *harness) start() {
 		}
 	}
 	h.handler = app.Routes()
-	h.srv = &http.Server{Handler: h.handler}
-	ln := h.ln
-	go func() { _ = h.srv.Serve(ln) }()
-	h.t.Cleanup(func() { h.srv.Close() })
+	srv, ln := &http.Server{Handler: h.handler}, h.ln
+	h.srv = srv
+	go func() { _ = srv.Serve(ln) }()
+	h.t.Cleanup(func() { srv.Close() })
 }
 
 // restart stops the app and starts a new one on the same database.
