@@ -83,7 +83,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if deps.Billing, err = billing.FromConfig(cfg, st, deps.OIDC, log); err != nil {
 		return err
 	}
-	if cfg.Kinde.Configured() {
+	if deps.Billing.Source() == billing.SourceKinde {
 		deps.Webhooks = billing.NewWebhookHandler(deps.Billing, billing.WebhookConfig{IssuerURL: cfg.Kinde.IssuerURL, Logger: log})
 	}
 	app, err := web.New(deps)

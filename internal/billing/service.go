@@ -423,7 +423,7 @@ func (k *keyedLocks) lock(ctx context.Context, id int64) (held *keyedLock, unloc
 // discovery; nil builds one from cfg (the mcpserver).
 func FromConfig(cfg *config.Config, st *store.Store, oidc *authn.OIDC, log *slog.Logger) (*Service, error) {
 	sc := ServiceConfig{FreeLimit: cfg.FreeTodoLimit, RefreshMaxAge: cfg.BillingRefreshMaxAge, PublicURL: cfg.PublicURL, Logger: log}
-	if !cfg.Kinde.Configured() {
+	if cfg.BillingProvider != SourceKinde {
 		return NewService(st, Local{PublicURL: cfg.PublicURL}, sc), nil
 	}
 	sealer, err := authn.NewSealer(cfg.Secret)

@@ -181,19 +181,22 @@ func TestStatusInKindeModeSaysWhenThePlanMayBeStale(t *testing.T) {
 func TestFromConfigPicksTheProvider(t *testing.T) {
 	st := storetest.Open(t, storetest.Backends[0], store.Options{})
 	base := config.Config{PublicURL: publicURL, FreeTodoLimit: 3, BillingRefreshMaxAge: time.Minute, Secret: []byte(strings.Repeat("k", 32))}
+	kinde := config.Kinde{IssuerURL: "https://todo.kinde.com", ClientID: "id", ClientSecret: "secret",
+		BillingFeatureKey: "todos", ProPlanKeys: []string{"pro"}}
 	tests := []struct {
 		name       string
 		kinde      config.Kinde
+		provider   string // BILLING_PROVIDER as config resolves it
 		wantSource string
 	}{
-		{"without an identity provider plans are local", config.Kinde{}, billing.SourceLocal},
-		{"with Kinde configured Kinde decides", config.Kinde{IssuerURL: "https://todo.kinde.com", ClientID: "id", ClientSecret: "secret",
-			BillingFeatureKey: "todos", ProPlanKeys: []string{"pro"}}, billing.SourceKinde},
+		{"without an identity provider plans are local", config.Kinde{}, "local", billing.SourceLocal},
+		{"with Kinde billing Kinde decides", kinde, "kinde", billing.SourceKinde},
+		{"with another OIDC provider and local billing plans are local", kinde, "local", billing.SourceLocal},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := base
-			cfg.Kinde = tt.kinde
+			cfg.Kinde, cfg.BillingProvider = tt.kinde, tt.provider
 			svc, err := billing.FromConfig(&cfg, st, nil, nil)
 			if err != nil || svc.Source() != tt.wantSource {
 				t.Fatalf("source %v, %v", svc, err)
@@ -206,7 +209,7 @@ func TestFromConfigPicksTheProvider(t *testing.T) {
 	t.Run("Kinde billing without a secret to open tokens with is an error", func(t *testing.T) {
 		cfg := base
 		cfg.Secret = nil
-		cfg.Kinde = tests[1].kinde
+		cfg.Kinde, cfg.BillingProvider = kinde, "kinde"
 		if _, err := billing.FromConfig(&cfg, st, nil, nil); err == nil {
 			t.Fatal("no error")
 		}

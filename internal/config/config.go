@@ -62,6 +62,9 @@ type Config struct {
 	// DevSignInAllowRemote lets the development sign-in answer on a
 	// non-loopback address (inside a container, say). Never in production.
 	DevSignInAllowRemote bool
+	// BillingProvider is "kinde" (plans from Kinde's billing) or "local"
+	// (this server's own plans, switched by the development checkout).
+	BillingProvider string
 	// FreeTodoLimit is how many todos the free plan stores.
 	FreeTodoLimit int
 	// BillingRefreshMaxAge is how old a cached plan may get before it is
@@ -202,6 +205,24 @@ func Load(lookup func(string) (string, bool), dotenvPath string) (*Config, error
 	}
 	if len(k.Scopes) > 0 && !slices.Contains(k.Scopes, "openid") {
 		fail("KINDE_SCOPES must include openid, not %q", strings.Join(k.Scopes, " "))
+	}
+
+	switch c.BillingProvider = strings.ToLower(get("BILLING_PROVIDER")); c.BillingProvider {
+	case "", "auto":
+		c.BillingProvider = "local"
+		if k.Configured() {
+			c.BillingProvider = "kinde"
+		}
+	case "kinde":
+		if !k.Configured() {
+			fail("BILLING_PROVIDER=kinde needs KINDE_ISSUER_URL, KINDE_CLIENT_ID and KINDE_CLIENT_SECRET")
+		}
+	case "local":
+		// Also in production, for a deployment that signs in with another
+		// OIDC provider and sells nothing: the web app then refuses the
+		// development checkout, so nobody upgrades without paying.
+	default:
+		fail("BILLING_PROVIDER must be auto, kinde or local, not %q", c.BillingProvider)
 	}
 
 	if c.Kinde.BillingFeatureKey == "" {

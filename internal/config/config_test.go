@@ -80,6 +80,8 @@ func TestEveryProblemIsReportedOnItsOwnLine(t *testing.T) {
 		{"scopes without openid", map[string]string{"KINDE_ISSUER_URL": "https://x.kinde.com", "KINDE_CLIENT_ID": "a", "KINDE_CLIENT_SECRET": "b", "KINDE_SCOPES": "profile email"}, []string{"KINDE_SCOPES must include openid"}},
 		{"a regular secret", map[string]string{"JWT_SECRET": strings.Repeat("ab", 20)}, []string{"JWT_SECRET looks too regular"}},
 		{"a bad proxy list", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, []string{`TRUSTED_PROXIES must list IP addresses or CIDR prefixes, not "proxy.local"`}},
+		{"Kinde billing without Kinde", map[string]string{"BILLING_PROVIDER": "kinde"}, []string{"BILLING_PROVIDER=kinde needs KINDE_ISSUER_URL"}},
+		{"an unknown billing provider", map[string]string{"BILLING_PROVIDER": "stripe"}, []string{`BILLING_PROVIDER must be auto, kinde or local, not "stripe"`}},
 		{"the example secret", map[string]string{"JWT_SECRET": "change-me-to-a-long-random-string-of-48-chars"}, []string{"JWT_SECRET still holds the example value"}},
 		{"bad billing settings", map[string]string{"KINDE_BILLING_FEATURE_KEY": "todos limit!", "KINDE_PRO_PLAN_KEYS": "pro, team;plus",
 			"BILLING_REFRESH_MAX_AGE": "10"}, []string{
@@ -125,6 +127,23 @@ func TestTrustedProxiesAcceptAddressesAndPrefixes(t *testing.T) {
 	c, err := Load(env(map[string]string{"TODO_MCP_DATA_DIR": t.TempDir(), "TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8 ::1"}), "")
 	if err != nil || strings.Join(c.TrustedProxies, " ") != "127.0.0.1/32 10.0.0.0/8 ::1/128" {
 		t.Fatalf("%v, %v", c.TrustedProxies, err)
+	}
+}
+
+func TestTheBillingProviderFollowsTheIdentityProviderUnlessSet(t *testing.T) {
+	for _, tc := range []struct {
+		vars map[string]string
+		want string
+	}{
+		{map[string]string{}, "local"},
+		{map[string]string{"KINDE_ISSUER_URL": "https://x.kinde.com", "KINDE_CLIENT_ID": "a", "KINDE_CLIENT_SECRET": "b"}, "kinde"},
+		{map[string]string{"KINDE_ISSUER_URL": "https://accounts.example.com", "KINDE_CLIENT_ID": "a", "KINDE_CLIENT_SECRET": "b", "BILLING_PROVIDER": "local"}, "local"},
+	} {
+		tc.vars["TODO_MCP_DATA_DIR"] = t.TempDir()
+		c, err := Load(env(tc.vars), "")
+		if err != nil || c.BillingProvider != tc.want {
+			t.Fatalf("%v: %q, %v; want %q", tc.vars, c.BillingProvider, err, tc.want)
+		}
 	}
 }
 

@@ -13,6 +13,8 @@ type billingData struct {
 	// Local: plans switch on this server (development billing, no payment).
 	Local     bool
 	FreeLimit int
+	// Checkout: the development checkout is offered (never in production).
+	Checkout bool
 }
 
 // billingPage shows the plan, usage, and the way to upgrade or manage it.
@@ -20,6 +22,7 @@ func (a *App) billingPage(w http.ResponseWriter, r *http.Request) {
 	st := a.Billing.Status(*userFrom(r))
 	a.render(w, r, http.StatusOK, "billing", "Your plan", billingData{
 		Usage: usageOf(st), Status: st, Local: a.Billing.Source() == billing.SourceLocal, FreeLimit: a.Config.FreeTodoLimit,
+		Checkout: !a.Config.IsProduction(),
 	})
 }
 
@@ -29,6 +32,10 @@ func (a *App) billingPage(w http.ResponseWriter, r *http.Request) {
 func (a *App) upgrade(w http.ResponseWriter, r *http.Request) {
 	u := userFrom(r)
 	if a.Billing.Source() == billing.SourceLocal {
+		if a.Config.IsProduction() {
+			a.noCheckout(w, r)
+			return
+		}
 		a.render(w, r, http.StatusOK, "checkout", "Development checkout", billingData{Status: a.Billing.Status(*u), Local: true, FreeLimit: a.Config.FreeTodoLimit})
 		return
 	}
@@ -70,6 +77,10 @@ func (a *App) refreshAndShow(w http.ResponseWriter, r *http.Request) {
 // checkout switches the plan on the embedded defaults, after an explicit
 // POST: development billing, no payment.
 func (a *App) checkout(w http.ResponseWriter, r *http.Request) {
+	if a.Config.IsProduction() {
+		a.noCheckout(w, r)
+		return
+	}
 	u := userFrom(r)
 	plan := r.PostFormValue("plan")
 	_, err := a.Billing.SetLocalPlan(r.Context(), *u, plan)
@@ -90,4 +101,11 @@ func (a *App) checkout(w http.ResponseWriter, r *http.Request) {
 	}
 	a.Sessions.Put(r.Context(), sessionFlash, msg)
 	http.Redirect(w, r, "/billing", http.StatusSeeOther)
+}
+
+// noCheckout: in production the development checkout would hand out plans
+// for free, so a server without a billing provider sells nothing.
+func (a *App) noCheckout(w http.ResponseWriter, r *http.Request) {
+	a.fail(w, r, http.StatusForbidden, "Plans cannot be changed here",
+		"This server has no billing provider configured, so it offers no paid plan.", "Ask the server's operator.")
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/todo-mcp/todo-mcp/internal/authn"
+	"github.com/todo-mcp/todo-mcp/internal/config"
 	"github.com/todo-mcp/todo-mcp/internal/kindetest"
 	"github.com/todo-mcp/todo-mcp/internal/store"
 	"github.com/todo-mcp/todo-mcp/internal/store/storetest"
@@ -149,6 +150,32 @@ func TestKindeBillingThroughThePages(t *testing.T) {
 				}
 				k.SetFailure("/account_api/v1/entitlements", 0)
 			})
+		})
+	}
+}
+
+func TestInProductionWithoutABillingProviderNobodyUpgradesForFree(t *testing.T) {
+	h := newHarness(t, store.BackendSQLite, nil)
+	h.devSignIn("ada@example.com", "Ada")
+	form := h.csrf(h.get("/billing"))
+	h.cfg.Env = config.Production
+	h.restart() // the session lives in the database
+	t.Run("the plan page offers no checkout", func(t *testing.T) {
+		res := h.get("/billing")
+		mustContain(t, res.body, "offers no paid plan")
+		mustNotContain(t, res.body, "Upgrade to Pro", "development billing")
+	})
+	for path, do := range map[string]func() response{
+		"GET /billing/upgrade":   func() response { return h.get("/billing/upgrade") },
+		"POST /billing/checkout": func() response { return h.post("/billing/checkout", url.Values{"csrf_token": {form}, "plan": {"pro"}}) },
+	} {
+		t.Run(path+" is refused", func(t *testing.T) {
+			if res := do(); res.status != http.StatusForbidden {
+				t.Fatalf("status %d", res.status)
+			}
+			if u := mustUser(t, h, "dev:ada@example.com"); u.Plan.Plan != "free" {
+				t.Fatalf("plan %s", u.Plan.Plan)
+			}
 		})
 	}
 }
