@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/todo-mcp/todo-mcp/internal/authn"
+	"github.com/todo-mcp/todo-mcp/internal/proctest"
 	"github.com/todo-mcp/todo-mcp/internal/store"
 	"github.com/todo-mcp/todo-mcp/internal/store/storetest"
 )
@@ -22,44 +22,8 @@ import (
 // prodSecret looks like the output of openssl rand -base64 32.
 const prodSecret = "q3Vt9Lx2ZpR7mK1cW8bN4yHs6JdF0gTa5Ue+Qo/ArIk="
 
-// build compiles a command of this module into a temporary directory.
-func build(t *testing.T, pkg string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/todo-mcp/todo-mcp/"+pkg).CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-	}
-	return bin
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// cleanEnv is the environment without any todo-mcp setting of the caller's.
-func cleanEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		switch name {
-		case "APP_ENV", "DATABASE_URL", "TODO_MCP_DATA_DIR", "LISTEN_ADDR", "PUBLIC_URL", "JWT_SECRET",
-			"KINDE_ISSUER_URL", "KINDE_CLIENT_ID", "KINDE_CLIENT_SECRET", "KINDE_AUDIENCE", "FREE_TODO_LIMIT", "LOG_LEVEL":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, extra...)
-}
-
 func TestBinaries(t *testing.T) {
-	auth, mcp := build(t, "cmd/authserver"), build(t, "cmd/mcpserver")
+	auth, mcp := proctest.Build(t, "cmd/authserver"), proctest.Build(t, "cmd/mcpserver")
 
 	for _, bin := range []string{auth, mcp} {
 		t.Run(filepath.Base(bin)+" --help prints the usage and exits 0", func(t *testing.T) {
@@ -79,7 +43,7 @@ func TestBinaries(t *testing.T) {
 
 	t.Run("production without its settings refuses to start, one line per problem", func(t *testing.T) {
 		cmd := exec.Command(auth)
-		cmd.Env = cleanEnv("APP_ENV=production", "TODO_MCP_DATA_DIR="+t.TempDir())
+		cmd.Env = proctest.CleanEnv("APP_ENV=production", "TODO_MCP_DATA_DIR="+t.TempDir())
 		cmd.Dir = t.TempDir()
 		out, _ := cmd.CombinedOutput()
 		if cmd.ProcessState.ExitCode() != 2 {
@@ -95,11 +59,11 @@ func TestBinaries(t *testing.T) {
 	for _, backend := range storetest.Backends {
 		t.Run("serves on "+backend+", migrates, and stops cleanly on SIGTERM", func(t *testing.T) {
 			dbURL := storetest.URL(t, backend)
-			addr := freePort(t)
+			addr := proctest.FreeAddr(t)
 			dataDir := t.TempDir()
 			var stderr bytes.Buffer
 			cmd := exec.Command(auth, "serve")
-			cmd.Env = cleanEnv("DATABASE_URL="+dbURL, "LISTEN_ADDR="+addr, "TODO_MCP_DATA_DIR="+dataDir)
+			cmd.Env = proctest.CleanEnv("DATABASE_URL="+dbURL, "LISTEN_ADDR="+addr, "TODO_MCP_DATA_DIR="+dataDir)
 			cmd.Dir = t.TempDir()
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
@@ -155,7 +119,7 @@ func TestBinaries(t *testing.T) {
 	t.Run("migrate applies the schema and exits 0", func(t *testing.T) {
 		dbURL := storetest.URL(t, store.BackendSQLite)
 		cmd := exec.Command(mcp, "migrate")
-		cmd.Env = cleanEnv("DATABASE_URL="+dbURL, "TODO_MCP_DATA_DIR="+t.TempDir())
+		cmd.Env = proctest.CleanEnv("DATABASE_URL="+dbURL, "TODO_MCP_DATA_DIR="+t.TempDir())
 		cmd.Dir = t.TempDir()
 		out, err := cmd.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "database is up to date") {
@@ -166,8 +130,8 @@ func TestBinaries(t *testing.T) {
 	t.Run("production refuses an old schema and says how to migrate", func(t *testing.T) {
 		dbURL := storetest.URL(t, store.BackendSQLite)
 		cmd := exec.Command(auth, "serve")
-		cmd.Env = cleanEnv("APP_ENV=production", "DATABASE_URL="+dbURL, "TODO_MCP_DATA_DIR="+t.TempDir(),
-			"PUBLIC_URL=https://todo.example.com", "JWT_SECRET="+prodSecret, "LISTEN_ADDR="+freePort(t),
+		cmd.Env = proctest.CleanEnv("APP_ENV=production", "DATABASE_URL="+dbURL, "TODO_MCP_DATA_DIR="+t.TempDir(),
+			"PUBLIC_URL=https://todo.example.com", "JWT_SECRET="+prodSecret, "LISTEN_ADDR="+proctest.FreeAddr(t),
 			"KINDE_ISSUER_URL=https://x.kinde.com", "KINDE_CLIENT_ID=id", "KINDE_CLIENT_SECRET=secret")
 		cmd.Dir = t.TempDir()
 		out, _ := cmd.CombinedOutput()
@@ -181,7 +145,7 @@ func TestBinaries(t *testing.T) {
 
 	t.Run("token create prints a working token on stdout, and token revoke kills it", func(t *testing.T) {
 		dbURL := storetest.URL(t, store.BackendSQLite)
-		env := cleanEnv("DATABASE_URL="+dbURL, "TODO_MCP_DATA_DIR="+t.TempDir())
+		env := proctest.CleanEnv("DATABASE_URL="+dbURL, "TODO_MCP_DATA_DIR="+t.TempDir())
 		cmd := exec.Command(auth, "token", "create", "--email", "ops@example.com", "--client", "CI runner")
 		cmd.Env = env
 		var stdout, stderr bytes.Buffer

@@ -1,7 +1,6 @@
 package billing_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/todo-mcp/todo-mcp/internal/authn"
 	"github.com/todo-mcp/todo-mcp/internal/billing"
 	"github.com/todo-mcp/todo-mcp/internal/kindetest"
+	"github.com/todo-mcp/todo-mcp/internal/proctest"
 	"github.com/todo-mcp/todo-mcp/internal/store"
 	"github.com/todo-mcp/todo-mcp/internal/store/storetest"
 )
@@ -48,23 +48,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// logBuffer collects the logs, to check that no token ever reaches them.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// The logs go to a proctest.Buffer, to check that no token ever reaches them.
 
 // harness is a Kinde-mode billing service over a real store and a
 // Kinde-shaped server, with users signed in through the real OIDC flow.
@@ -75,7 +59,7 @@ type harness struct {
 	oidc   *authn.OIDC
 	svc    *billing.Service
 	clock  *fakeClock
-	logs   *logBuffer
+	logs   *proctest.Buffer
 	log    *slog.Logger
 
 	mu     sync.Mutex
@@ -97,7 +81,7 @@ func newHarness(t *testing.T, backend string, tune ...tuning) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &proctest.Buffer{}
 	h := &harness{
 		k:      k,
 		st:     storetest.Open(t, backend, store.Options{}),

@@ -28,6 +28,15 @@ import (
 	"github.com/todo-mcp/todo-mcp/internal/store"
 )
 
+// Variables lists every environment variable Load reads, so that tests
+// can run processes without inheriting the caller's settings.
+var Variables = []string{
+	"APP_ENV", "BILLING_PROVIDER", "BILLING_REFRESH_MAX_AGE", "DATABASE_URL", "DEV_SIGNIN_ALLOW_REMOTE",
+	"FREE_TODO_LIMIT", "JWT_SECRET", "KINDE_AUDIENCE", "KINDE_BILLING_FEATURE_KEY", "KINDE_CLIENT_ID",
+	"KINDE_CLIENT_SECRET", "KINDE_ISSUER_URL", "KINDE_PRO_PLAN_KEYS", "KINDE_SCOPES", "LISTEN_ADDR",
+	"LOG_LEVEL", "PUBLIC_URL", "TODO_MCP_DATA_DIR", "TRUSTED_PROXIES",
+}
+
 // Environments.
 const (
 	Development = "development"

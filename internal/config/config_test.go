@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -224,5 +225,28 @@ func TestBillingSettings(t *testing.T) {
 				t.Fatalf("feature %q, pro plans %q, max age %s", c.Kinde.BillingFeatureKey, c.Kinde.ProPlanKeys, c.BillingRefreshMaxAge)
 			}
 		})
+	}
+}
+
+func TestVariablesListsEveryVariableLoadReads(t *testing.T) {
+	src, err := os.ReadFile("config.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := map[string]bool{}
+	for _, m := range regexp.MustCompile(`get\("([A-Z_]+)"\)`).FindAllStringSubmatch(string(src), -1) {
+		read[m[1]] = true
+	}
+	listed := map[string]bool{}
+	for _, v := range Variables {
+		listed[v] = true
+		if !read[v] {
+			t.Errorf("Variables lists %s, which Load does not read", v)
+		}
+	}
+	for v := range read {
+		if !listed[v] {
+			t.Errorf("Load reads %s, which Variables does not list", v)
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,28 +17,11 @@ import (
 	"github.com/todo-mcp/todo-mcp/internal/billing"
 	"github.com/todo-mcp/todo-mcp/internal/config"
 	"github.com/todo-mcp/todo-mcp/internal/kindetest"
+	"github.com/todo-mcp/todo-mcp/internal/proctest"
 	"github.com/todo-mcp/todo-mcp/internal/store"
 	"github.com/todo-mcp/todo-mcp/internal/store/storetest"
 	"github.com/todo-mcp/todo-mcp/internal/web"
 )
-
-// syncBuffer is a log sink tests read while the server writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // harness is a real authserver (the web app on a real listener, sessions in
 // a real database) and a browser-like client with a cookie jar.
@@ -49,7 +30,7 @@ type harness struct {
 	store   *store.Store
 	sealer  *authn.Sealer
 	url     string
-	logs    *syncBuffer
+	logs    *proctest.Buffer
 	client  *http.Client
 	ln      net.Listener
 	srv     *http.Server
@@ -78,7 +59,7 @@ func newHarnessWith(t *testing.T, backend string, oidc func(redirectURL string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, store: storetest.Open(t, backend, store.Options{}), url: "http://" + ln.Addr().String(), logs: &syncBuffer{}, ln: ln, oidc: oidc, kindeBilling: kinde}
+	h := &harness{t: t, store: storetest.Open(t, backend, store.Options{}), url: "http://" + ln.Addr().String(), logs: &proctest.Buffer{}, ln: ln, oidc: oidc, kindeBilling: kinde}
 	h.cfg = &config.Config{Env: config.Development, PublicURL: h.url, FreeTodoLimit: 5, ListenAddr: ln.Addr().String()}
 	h.sealer, err = authn.NewSealer([]byte(testSecret))
 	if err != nil {

@@ -5,91 +5,37 @@
 package mcptest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"html"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/todo-mcp/todo-mcp/internal/proctest"
 	"github.com/todo-mcp/todo-mcp/internal/store"
 )
 
+// Build, CleanEnv, FreeAddr and Buffer are proctest's, here too for the
+// MCP tests' convenience.
 var (
-	buildMu  sync.Mutex
-	built    = map[string]string{}
-	buildDir string
+	Build    = proctest.Build
+	CleanEnv = proctest.CleanEnv
+	FreeAddr = proctest.FreeAddr
 )
 
-// Build compiles a command of this module (for example "cmd/mcpserver")
-// once per test process and returns the binary's path.
-func Build(t testing.TB, pkg string) string {
-	t.Helper()
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if bin, ok := built[pkg]; ok {
-		return bin
-	}
-	if buildDir == "" {
-		dir, err := os.MkdirTemp("", "todo-mcp-bin-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		buildDir = dir // removed with the OS's temporary files; tests may share it
-	}
-	bin := filepath.Join(buildDir, filepath.Base(pkg))
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/todo-mcp/todo-mcp/"+pkg).CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-	}
-	built[pkg] = bin
-	return bin
-}
-
-// ownVariables are the settings a test must not inherit from whoever runs it.
-var ownVariables = map[string]bool{
-	"APP_ENV": true, "DATABASE_URL": true, "TODO_MCP_DATA_DIR": true, "LISTEN_ADDR": true, "PUBLIC_URL": true,
-	"JWT_SECRET": true, "KINDE_ISSUER_URL": true, "KINDE_CLIENT_ID": true, "KINDE_CLIENT_SECRET": true,
-	"KINDE_AUDIENCE": true, "KINDE_SCOPES": true, "FREE_TODO_LIMIT": true, "LOG_LEVEL": true,
-	"TODO_MCP_TOKEN": true, "TODO_MCP_CONFIG_DIR": true, "DEV_SIGNIN_ALLOW_REMOTE": true,
-}
-
-// CleanEnv is the process environment without any todo-mcp setting, plus extra.
-func CleanEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if !ownVariables[name] {
-			env = append(env, kv)
-		}
-	}
-	return append(env, extra...)
-}
-
-// FreeAddr is a loopback address nothing listens on (yet).
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// Buffer is proctest.Buffer.
+type Buffer = proctest.Buffer
 
 // Authserver is a running authserver binary.
 type Authserver struct {
@@ -326,22 +272,4 @@ func MustContain(t testing.TB, got string, wants ...string) {
 			t.Errorf("missing %q in:\n%s", w, got)
 		}
 	}
-}
-
-// Buffer is a bytes.Buffer that a process may write while a test reads it.
-type Buffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
