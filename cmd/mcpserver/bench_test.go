@@ -27,7 +27,7 @@ import (
 // in (pro plan) with 20 todos stored.
 func benchServer(b *testing.B, backend string) (*mcp.ClientSession, *exec.Cmd) {
 	b.Helper()
-	bin := mcptest.Build(b, "cmd/mcpserver")
+	bin := benchBinary(b)
 	db := newDatabase(b, backend)
 	u, tok := db.userWithToken(b, "bench@example.com")
 	ctx := context.Background()
@@ -50,12 +50,24 @@ func benchServer(b *testing.B, backend string) (*mcp.ClientSession, *exec.Cmd) {
 	return cs, cmd
 }
 
-// measure calls fn b.N times and reports the latency percentiles and the
-// sequential call rate.
-func measure(b *testing.B, fn func() error) {
+// benchBinary is the mcpserver to measure: this tree's, or the one
+// MCPSERVER_BENCH_BIN names (to compare two builds on the same machine
+// state, alternating runs).
+func benchBinary(b *testing.B) string {
+	if bin := os.Getenv("MCPSERVER_BENCH_BIN"); bin != "" {
+		return bin
+	}
+	return mcptest.Build(b, "cmd/mcpserver")
+}
+
+// measure calls fn b.N times and reports the latency percentiles, the
+// sequential call rate and the server's CPU time per call (user + system,
+// from /proc: less sensitive to other load on the machine than latency).
+func measure(b *testing.B, server *exec.Cmd, fn func() error) {
 	b.Helper()
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
+	cpu0 := cpuTime(server.Process.Pid)
 	start := time.Now()
 	for b.Loop() {
 		t0 := time.Now()
@@ -65,9 +77,29 @@ func measure(b *testing.B, fn func() error) {
 		lat = append(lat, time.Since(t0))
 	}
 	elapsed := time.Since(start)
+	cpu := cpuTime(server.Process.Pid) - cpu0
 	b.StopTimer()
 	reportPercentiles(b, lat)
 	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "calls/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(len(lat)), "server-cpu-µs/call")
+}
+
+// cpuTime is the CPU time a process has used (Linux; 0 elsewhere).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: utime and stime are the 12th and 13th of them.
+	rest := string(b[strings.LastIndexByte(string(b), ')')+2:])
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
 func reportPercentiles(b *testing.B, lat []time.Duration) {
@@ -108,11 +140,11 @@ func BenchmarkToolCallOverStdio(b *testing.B) {
 	for _, backend := range storetest.Backends {
 		cs, cmd := benchServer(b, backend)
 		b.Run("list_todos_20/"+backend, func(b *testing.B) {
-			measure(b, toolCall(cs, "list_todos", map[string]any{"limit": 20, "tag": "bench"}))
+			measure(b, cmd, toolCall(cs, "list_todos", map[string]any{"limit": 20, "tag": "bench"}))
 			b.ReportMetric(rssMB(cmd.Process.Pid, "VmRSS"), "rss-MB")
 		})
 		b.Run("create_todo/"+backend, func(b *testing.B) {
-			measure(b, toolCall(cs, "create_todo", map[string]any{"title": "Benchmarked", "priority": "high", "tags": []string{"b"}, "due": "2030-01-02"}))
+			measure(b, cmd, toolCall(cs, "create_todo", map[string]any{"title": "Benchmarked", "priority": "high", "tags": []string{"b"}, "due": "2030-01-02"}))
 			b.ReportMetric(rssMB(cmd.Process.Pid, "VmRSS"), "rss-MB")
 			b.ReportMetric(rssMB(cmd.Process.Pid, "VmHWM"), "peak-rss-MB")
 		})
@@ -122,7 +154,7 @@ func BenchmarkToolCallOverStdio(b *testing.B) {
 // BenchmarkStartToToolsList times a process start to the answer of
 // tools/list: spawn, initialize, list.
 func BenchmarkStartToToolsList(b *testing.B) {
-	bin := mcptest.Build(b, "cmd/mcpserver")
+	bin := benchBinary(b)
 	db := newDatabase(b, store.BackendSQLite)
 	env := mcptest.CleanEnv("DATABASE_URL="+db.url, "PUBLIC_URL=http://127.0.0.1:1", "TODO_MCP_DATA_DIR="+b.TempDir(),
 		"TODO_MCP_CONFIG_DIR="+b.TempDir(), "LOG_LEVEL=warn")
