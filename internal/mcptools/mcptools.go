@@ -183,9 +183,10 @@ type Tool struct {
 	add func(*mcp.Server)
 }
 
-// newTool pairs a definition with its typed handler.
+// newTool pairs a definition with its typed handler (see typedTool).
 func newTool[In, Out any](def *mcp.Tool, h mcp.ToolHandlerFor[In, Out]) Tool {
-	return Tool{Def: def, add: func(s *mcp.Server) { mcp.AddTool(s, def, h) }}
+	tt := newTypedTool(def, h)
+	return Tool{Def: def, add: tt.add}
 }
 
 // Tools lists every tool, in the order clients show them.
