@@ -57,13 +57,13 @@ Nothing to pass, and no password or token ever goes through the chat.`,
 
 func (ts *Toolset) login(ctx context.Context, req *mcp.CallToolRequest, _ LoginArgs) (*mcp.CallToolResult, LoginResult, error) {
 	if ts.creds.FromEnv() {
-		acct, err := ts.authenticate(ctx)
+		acct, err := ts.authenticate(ctx, false)
 		if err != nil {
 			return nil, LoginResult{}, actionable("This server uses the token in %s from your MCP client's configuration, so login cannot replace it. %v", EnvToken, err)
 		}
 		return ts.alreadySignedIn(acct)
 	}
-	if acct, err := ts.authenticate(ctx); err == nil {
+	if acct, err := ts.authenticate(ctx, false); err == nil {
 		return ts.alreadySignedIn(acct)
 	}
 
@@ -154,7 +154,7 @@ func (ts *Toolset) waitForApproval(ctx context.Context, req *mcp.CallToolRequest
 }
 
 func (ts *Toolset) loginDone(ctx context.Context, note string) (*mcp.CallToolResult, LoginResult, error) {
-	acct, err := ts.authenticate(ctx)
+	acct, err := ts.authenticate(ctx, false)
 	if err != nil {
 		return nil, LoginResult{}, err
 	}
@@ -296,7 +296,10 @@ func (ts *Toolset) logout(ctx context.Context, _ *mcp.CallToolRequest, _ LogoutA
 		return textResult(msg), LogoutResult{Status: "not_signed_in", Message: msg}, nil
 	}
 	if tok != "" {
-		if err := ts.st.RevokeAPITokenByHash(ctx, authn.HashToken(tok)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		err := ts.st.RevokeAPITokenByHash(ctx, authn.HashToken(tok))
+		// After the revocation, so that no check that began before it is remembered.
+		ts.recent.forget()
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, LogoutResult{}, ts.fail(ctx, "revoke the token", err)
 		}
 	}

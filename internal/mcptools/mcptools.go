@@ -68,6 +68,10 @@ type Deps struct {
 	// HTTPClient reaches the authserver's /healthz and the identity
 	// provider; nil means a client with a 10 s timeout.
 	HTTPClient *http.Client
+	// ReadAuthMaxAge is how long list_todos and get_todo may rely on an
+	// earlier check of the same token instead of asking the store again;
+	// 0 means DefaultReadAuthMaxAge, a negative value checks every call.
+	ReadAuthMaxAge time.Duration
 }
 
 // Toolset holds what the tools share: the dependencies, and the login in
@@ -83,6 +87,8 @@ type Toolset struct {
 	version      string
 	loginWait    time.Duration
 	pollInterval time.Duration
+
+	recent recentAuth
 
 	mu      sync.Mutex
 	pending *pendingLogin
@@ -130,6 +136,10 @@ func New(d Deps) (*Toolset, error) {
 	}
 	if ts.version == "" {
 		ts.version = "dev"
+	}
+	ts.recent.maxAge = d.ReadAuthMaxAge
+	if ts.recent.maxAge == 0 {
+		ts.recent.maxAge = DefaultReadAuthMaxAge
 	}
 	if k := d.Config.Kinde; k.Configured() {
 		ts.jwt = newJWTVerifier(k, ts.http)

@@ -54,7 +54,7 @@ When has_more is true, call again with the same filters and cursor: next_cursor.
 }
 
 func (ts *Toolset) listTodos(ctx context.Context, _ *mcp.CallToolRequest, args ListTodosArgs) (*mcp.CallToolResult, ListTodosResult, error) {
-	acct, err := ts.signedIn(ctx)
+	acct, err := ts.signedInToRead(ctx)
 	if err != nil {
 		return nil, ListTodosResult{}, err
 	}
@@ -112,7 +112,7 @@ func getTodoTool(ts *Toolset) Tool {
 }
 
 func (ts *Toolset) getTodo(ctx context.Context, _ *mcp.CallToolRequest, args GetTodoArgs) (*mcp.CallToolResult, TodoResult, error) {
-	acct, err := ts.signedIn(ctx)
+	acct, err := ts.signedInToRead(ctx)
 	if err != nil {
 		return nil, TodoResult{}, err
 	}
