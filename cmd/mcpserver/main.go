@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -86,6 +87,7 @@ func main() {
 }
 
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, loginWait time.Duration, started time.Time) error {
+	tuneGC()
 	// stdout belongs to the protocol. Anything else that prints there by
 	// accident lands in stderr instead of corrupting the JSON-RPC stream.
 	protocolOut := os.Stdout
@@ -121,6 +123,29 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, loginWait 
 		return nil
 	}
 	return err
+}
+
+// GC settings of serve, unless GOGC or GOMEMLIMIT say otherwise. The SDK
+// allocates a fresh 32 KB read buffer for each JSON value it decodes, five
+// to seven per tool call, so a tool call makes ~300 KB of garbage while
+// the live heap stays at 3-4 MB; with the default GOGC=100 the collector
+// ran every ten calls and took a quarter of the server's CPU
+// (docs/benchmarks.md). A higher GOGC, capped by a soft memory limit that
+// keeps the process within its ~30 MB budget, collects a few times less
+// often; a heap that grows anyway (a 10 MB argument) is collected as before
+// once it reaches the limit.
+const (
+	serveGCPercent   = 400
+	serveMemoryLimit = 16 << 20
+)
+
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(serveGCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(serveMemoryLimit)
+	}
 }
 
 // getenv reads a variable from the environment, then from the .env file
