@@ -24,6 +24,7 @@ import (
 	"github.com/todo-mcp/todo-mcp/internal/clientconfig"
 	"github.com/todo-mcp/todo-mcp/internal/config"
 	"github.com/todo-mcp/todo-mcp/internal/mcptools"
+	"github.com/todo-mcp/todo-mcp/internal/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -97,14 +98,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, loginWait 
 	if err != nil {
 		return err
 	}
-	st, err := cli.OpenStore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	storeReady := time.Since(started)
-	server, err := mcptools.NewServer(mcptools.Deps{
-		Store:       st,
+	// The database opens (and, in development, migrates) while the client's
+	// initialize and tools/list are answered: they need no database, and an
+	// editor waits for them before it shows the tools. Tool calls wait for it.
+	db := openStore(ctx, cfg, log, started)
+	defer db.close()
+	ts, err := mcptools.New(mcptools.Deps{
+		OpenedStore: db.wait,
 		Config:      cfg,
 		Credentials: creds,
 		Logger:      log,
@@ -114,15 +114,71 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, loginWait 
 	if err != nil {
 		return err
 	}
-	log.Info("mcpserver serving on stdio", "database", st.Describe(), "authserver", cfg.PublicURL,
-		"credentials", creds.Path(), "token_from_env", creds.FromEnv(),
-		"store_ready_after", storeReady, "ready_after", time.Since(started))
-	err = server.Run(ctx, &mcp.IOTransport{Reader: os.Stdin, Writer: protocolOut})
+	server := ts.Server()
+	// A database that cannot be opened stops the server, as it did when it
+	// was opened first, with the reason in the log.
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	failed := make(chan error, 1)
+	go func() {
+		if err := ts.Ready(runCtx); err != nil && runCtx.Err() == nil {
+			failed <- err
+			stopRun()
+		}
+	}()
+	log.Info("mcpserver serving on stdio", "authserver", cfg.PublicURL,
+		"credentials", creds.Path(), "token_from_env", creds.FromEnv(), "ready_after", time.Since(started))
+	err = server.Run(runCtx, &mcp.IOTransport{Reader: os.Stdin, Writer: protocolOut})
+	select {
+	case err := <-failed:
+		return err
+	default:
+	}
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) || errors.Is(err, mcp.ErrConnectionClosed) {
 		log.Info("mcpserver stopped: the client closed the connection or a signal arrived")
 		return nil
 	}
 	return err
+}
+
+// pendingStore is the database being opened in the background.
+type pendingStore struct {
+	done   chan struct{}
+	cancel context.CancelFunc
+	st     *store.Store
+	err    error
+}
+
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, started time.Time) *pendingStore {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &pendingStore{done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(p.done)
+		p.st, p.err = cli.OpenStore(ctx, cfg, log)
+		if p.err == nil {
+			log.Info("database ready", "database", p.st.Describe(), "store_ready_after", time.Since(started))
+		}
+	}()
+	return p
+}
+
+// wait returns the store once it is open.
+func (p *pendingStore) wait(ctx context.Context) (*store.Store, error) {
+	select {
+	case <-p.done:
+		return p.st, p.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// close stops an open still in progress and closes the store.
+func (p *pendingStore) close() {
+	p.cancel()
+	<-p.done
+	if p.st != nil {
+		p.st.Close()
+	}
 }
 
 // GC settings of serve, unless GOGC or GOMEMLIMIT say otherwise. The SDK

@@ -12,6 +12,7 @@ package mcptools
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"os"
@@ -44,10 +45,16 @@ If a tool answers that the user is not signed in, call login and show the user t
 Dates are YYYY-MM-DD for a whole day or RFC 3339 (2026-03-14T17:00:00+01:00) for a moment; convert words like "Friday" to a date before calling.
 The free plan stores a limited number of todos: whoami shows the usage, upgrade_plan gives the upgrade link.`
 
-// Deps is what the tools need. Store and Config are required.
+// Deps is what the tools need. Config, and Store or OpenedStore, are
+// required.
 type Deps struct {
-	Store  *store.Store
-	Config *config.Config
+	Store *store.Store
+	// OpenedStore, used when Store is nil, waits for a database that is
+	// being opened elsewhere and returns it: cmd/mcpserver opens it while
+	// the client's initialize and tools/list are answered, which need no
+	// database. Tool calls wait for it; Toolset.Ready reports a failure.
+	OpenedStore func(context.Context) (*store.Store, error)
+	Config      *config.Config
 	// Credentials keeps the signed-in token; nil means CredentialsFromEnv
 	// with the process environment.
 	Credentials *Credentials
@@ -90,23 +97,31 @@ type Toolset struct {
 
 	recent recentAuth
 
+	// backendReady is closed once st and billing are set, or backendErr
+	// says why they cannot be.
+	backendReady chan struct{}
+	backendErr   error
+
 	mu      sync.Mutex
 	pending *pendingLogin
 }
 
 // New builds the tool set. It fails when the credential directory cannot
-// be determined or billing cannot be set up.
+// be determined or billing cannot be set up; with OpenedStore, billing is
+// set up once the store is open, and Ready reports a failure.
 func New(d Deps) (*Toolset, error) {
+	if d.Store == nil && d.OpenedStore == nil {
+		return nil, errors.New("mcptools: Deps.Store or Deps.OpenedStore is required")
+	}
 	ts := &Toolset{
-		st:           d.Store,
 		cfg:          d.Config,
 		creds:        d.Credentials,
 		log:          d.Logger,
-		billing:      d.Billing,
 		http:         d.HTTPClient,
 		version:      d.Version,
 		loginWait:    d.LoginWait,
 		pollInterval: d.PollInterval,
+		backendReady: make(chan struct{}),
 	}
 	if ts.log == nil {
 		ts.log = slog.New(slog.DiscardHandler)
@@ -120,13 +135,6 @@ func New(d Deps) (*Toolset, error) {
 			return nil, err
 		}
 		ts.creds = creds
-	}
-	if ts.billing == nil {
-		svc, err := billing.FromConfig(d.Config, d.Store, nil, ts.log)
-		if err != nil {
-			return nil, err
-		}
-		ts.billing = svc
 	}
 	if ts.loginWait <= 0 {
 		ts.loginWait = DefaultLoginWait
@@ -144,7 +152,61 @@ func New(d Deps) (*Toolset, error) {
 	if k := d.Config.Kinde; k.Configured() {
 		ts.jwt = newJWTVerifier(k, ts.http)
 	}
+	if d.Store != nil {
+		if err := ts.setBackend(d.Store, d.Billing); err != nil {
+			return nil, err
+		}
+		close(ts.backendReady)
+		return ts, nil
+	}
+	go func() {
+		defer close(ts.backendReady)
+		st, err := d.OpenedStore(context.Background())
+		if err == nil {
+			err = ts.setBackend(st, d.Billing)
+		}
+		ts.backendErr = err
+	}()
 	return ts, nil
+}
+
+// setBackend sets the store, and billing over it unless given.
+func (ts *Toolset) setBackend(st *store.Store, svc *billing.Service) error {
+	if svc == nil {
+		var err error
+		if svc, err = billing.FromConfig(ts.cfg, st, nil, ts.log); err != nil {
+			return err
+		}
+	}
+	ts.st, ts.billing = st, svc
+	return nil
+}
+
+// Ready waits until the tools can reach the store (at once unless
+// Deps.OpenedStore is opening it), and says why they never will.
+func (ts *Toolset) Ready(ctx context.Context) error {
+	select {
+	case <-ts.backendReady:
+		return ts.backendErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// awaitBackend is a receiving middleware that holds tool calls until the
+// store is open. Nothing else needs it: initialize and tools/list are
+// answered while it opens.
+func (ts *Toolset) awaitBackend(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if method == "tools/call" {
+			if err := ts.Ready(ctx); err != nil {
+				var res mcp.CallToolResult
+				res.SetError(ts.fail(ctx, "open the todo-mcp database", err))
+				return &res, nil
+			}
+		}
+		return next(ctx, method, req)
+	}
 }
 
 // NewServer builds an MCP server offering every tool.
@@ -163,7 +225,7 @@ func (ts *Toolset) Server() *mcp.Server {
 	for _, t := range ts.Tools() {
 		t.add(s)
 	}
-	s.AddReceivingMiddleware(logCalls(ts.log), tidyToolErrors)
+	s.AddReceivingMiddleware(logCalls(ts.log), tidyToolErrors, ts.awaitBackend)
 	return s
 }
 

@@ -12,11 +12,14 @@ import (
 	"github.com/todo-mcp/todo-mcp/internal/store"
 )
 
-// sessionWith connects a client to a server built with d (Store, Config
-// and Credentials filled in from e).
+// sessionWith connects a client to a server built with d (Config,
+// Credentials, and Store unless OpenedStore is set, filled in from e).
 func (e *env) sessionWith(d mcptools.Deps) *mcp.ClientSession {
 	e.t.Helper()
-	d.Store, d.Config, d.Credentials = e.st, e.cfg, e.creds
+	d.Config, d.Credentials = e.cfg, e.creds
+	if d.OpenedStore == nil {
+		d.Store = e.st
+	}
 	server, err := mcptools.NewServer(d)
 	if err != nil {
 		e.t.Fatal(err)
