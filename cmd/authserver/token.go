@@ -158,7 +158,10 @@ func userForEmail(ctx context.Context, st *store.Store, email, name string, crea
 		return store.User{}, errors.New("token: --email must be an email address such as ada@example.com")
 	}
 	u, err := st.GetUserByEmail(ctx, email)
-	if err == nil || !errors.Is(err, store.ErrNotFound) {
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return store.User{}, fmt.Errorf("token: %v; remove the stale account or pick the user another way", err)
+	case err == nil || !errors.Is(err, store.ErrNotFound):
 		return u, err
 	}
 	if !create {

@@ -121,6 +121,16 @@ func TestUsers(t *testing.T) {
 				t.Errorf("missing user: %v", err)
 			}
 		})
+		t.Run("an email two users share is not guessed", func(t *testing.T) {
+			for _, subject := range []string{"dev:shared@example.com", "kp_shared"} {
+				if _, err := s.UpsertUser(ctx, store.Identity{Subject: subject, Email: "shared@example.com", Name: "S"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := s.GetUserByEmail(ctx, "Shared@example.com"); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("err = %v", err)
+			}
+		})
 		t.Run("an empty subject is refused", func(t *testing.T) {
 			_, err := s.UpsertUser(ctx, store.Identity{Subject: "  "})
 			var ve *store.ValidationError

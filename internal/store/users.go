@@ -112,9 +112,17 @@ func (s *Store) GetUserBySubject(ctx context.Context, subject string) (User, err
 }
 
 // GetUserByEmail returns the user with that email, for operator commands.
-// Several users may share an email across providers; the oldest wins.
+// Emails are not unique (a development account and a Kinde account, say):
+// when several users share it, it returns ErrConflict rather than guess.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (User, error) {
-	return s.getUser(ctx, "lower(users.email) = lower($1) ORDER BY users.id LIMIT 1", email)
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE lower(email) = lower($1)`, email).Scan(&n); err != nil {
+		return User{}, fmt.Errorf("get user: %w", err)
+	}
+	if n > 1 {
+		return User{}, fmt.Errorf("%w: %d users have the email %s", ErrConflict, n, email)
+	}
+	return s.getUser(ctx, "lower(users.email) = lower($1)", email)
 }
 
 func (s *Store) getUser(ctx context.Context, where string, arg any) (User, error) {
