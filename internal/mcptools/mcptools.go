@@ -12,6 +12,7 @@ package mcptools
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -248,17 +249,19 @@ func (h minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{h.Handler.WithGroup(name), h.min}
 }
 
-// Tool is one entry of the registry: what clients see, and how it joins a
-// server.
+// Tool is one entry of the registry: what clients see (its schemas as
+// JSON), and how it joins a server.
 type Tool struct {
 	Def *mcp.Tool
 	add func(*mcp.Server)
+	// inferSchemas gives the schemas' JSON as inferred from the code.
+	inferSchemas func() (in, out json.RawMessage, err error)
 }
 
 // newTool pairs a definition with its typed handler (see typedTool).
 func newTool[In, Out any](def *mcp.Tool, h mcp.ToolHandlerFor[In, Out]) Tool {
 	tt := newTypedTool(def, h)
-	return Tool{Def: def, add: tt.add}
+	return Tool{Def: tt.def, add: tt.add, inferSchemas: tt.schemasJSON}
 }
 
 // Tools lists every tool, in the order clients show them.

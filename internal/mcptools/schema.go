@@ -11,17 +11,20 @@ import (
 )
 
 // inputSchema infers T's schema and lets edit add what struct tags cannot
-// say: enums, bounds, lengths. Models read these, and the SDK validates
-// arguments against them before a handler runs.
-func inputSchema[T any](edit func(props map[string]*jsonschema.Schema)) *jsonschema.Schema {
-	s, err := jsonschema.For[T](nil)
-	if err != nil {
-		panic(fmt.Sprintf("mcptools: schema of %T: %v", *new(T), err)) // a programming error, caught by every test
+// say: enums, bounds, lengths. Models read these, and arguments are
+// validated against them before a handler runs. The inference runs when the
+// schema is needed (see typedTool), not when the tool is defined.
+func inputSchema[T any](edit func(props map[string]*jsonschema.Schema)) schemaSource {
+	return func() (*jsonschema.Schema, error) {
+		s, err := jsonschema.For[T](nil)
+		if err != nil {
+			return nil, fmt.Errorf("schema of %T: %w", *new(T), err)
+		}
+		if edit != nil {
+			edit(s.Properties)
+		}
+		return s, nil
 	}
-	if edit != nil {
-		edit(s.Properties)
-	}
-	return s
 }
 
 func enumOf[S ~string](values ...S) []any {

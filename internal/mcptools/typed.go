@@ -1,6 +1,7 @@
 package mcptools
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -28,14 +29,19 @@ import (
 // is marshalled from, so checking every result against it only catches a
 // drift between the two: the tests of this package turn that check on
 // (validateOutput) and run every tool.
+//
+// Start-up does no schema work: inferring the 22 schemas and marshalling
+// them took 7-10 ms of a cold process before it could answer initialize.
+// What tools/list shows comes from precomputedSchemas (schemas_gen.go, the
+// JSON the inference gives, which TestPrecomputedSchemas holds to it); the
+// schemas that validate arguments are inferred on the tool's first call.
 type typedTool[In, Out any] struct {
-	def     *mcp.Tool // what tools/list shows, schemas filled in
+	def     *mcp.Tool // what tools/list shows, schemas as JSON
 	handler mcp.ToolHandlerFor[In, Out]
+	// inSource and outSource infer the schemas.
+	inSource, outSource schemaSource
 
-	inSchema, outSchema *jsonschema.Schema
-
-	// The resolved schemas are needed by the first call, not by tools/list:
-	// resolving them at start-up would delay the answer to initialize.
+	// Inferred and resolved on first use.
 	resolveOnce      sync.Once
 	resolveErr       error
 	input, output    *jsonschema.Resolved
@@ -46,55 +52,111 @@ type typedTool[In, Out any] struct {
 // schema, as mcp.AddTool does. The tests turn it on.
 var validateOutput = false
 
+// usePrecomputed serves the precomputed schemas; the tests turn it off, so
+// that what they see (the golden snapshot) is inferred from the code.
+var usePrecomputed = true
+
+// A schemaSource infers a schema.
+type schemaSource func() (*jsonschema.Schema, error)
+
 // newTypedTool fills in the schemas of def (a copy) from In and Out, as
-// mcp.AddTool does. It panics on a type that has no schema: a programming
-// error that every test catches.
+// mcp.AddTool does: def.InputSchema may be nil (inferred from In), a
+// schemaSource or a *jsonschema.Schema; def.OutputSchema is inferred from
+// Out unless set. Schemas that precomputedSchemas lacks are inferred here.
 func newTypedTool[In, Out any](def *mcp.Tool, h mcp.ToolHandlerFor[In, Out]) *typedTool[In, Out] {
 	if reflect.TypeFor[Out]().Kind() == reflect.Pointer {
 		panic(fmt.Sprintf("mcptools: tool %q: the result type must not be a pointer", def.Name))
 	}
-	tt := &typedTool[In, Out]{handler: h}
+	tt := &typedTool[In, Out]{handler: h, inSource: sourceOf[In](def.InputSchema), outSource: sourceOf[Out](def.OutputSchema)}
 	d := *def
-	in, err := schemaOf[In](d.InputSchema)
-	if err != nil {
-		panic(fmt.Sprintf("mcptools: tool %q: input schema: %v", d.Name, err))
+	if pre, ok := precomputedSchemas[d.Name]; ok && usePrecomputed {
+		d.InputSchema, d.OutputSchema = json.RawMessage(pre.input), json.RawMessage(pre.output)
+	} else {
+		in, out, err := tt.schemasJSON()
+		if err != nil {
+			panic(fmt.Sprintf("mcptools: tool %q: %v", d.Name, err)) // a programming error, caught by every test
+		}
+		d.InputSchema, d.OutputSchema = in, out
 	}
-	out, err := schemaOf[Out](d.OutputSchema)
-	if err != nil {
-		panic(fmt.Sprintf("mcptools: tool %q: output schema: %v", d.Name, err))
-	}
-	d.InputSchema, d.OutputSchema = in, out
-	tt.def, tt.inSchema, tt.outSchema = &d, in, out
+	tt.def = &d
 	return tt
 }
 
-// schemaOf is the schema given, or the one inferred from T.
-func schemaOf[T any](given any) (*jsonschema.Schema, error) {
+// sourceOf infers T's schema, unless given is a schema or a schemaSource.
+func sourceOf[T any](given any) schemaSource {
 	switch s := given.(type) {
 	case nil:
-		return jsonschema.ForType(reflect.TypeFor[T](), &jsonschema.ForOptions{})
+		return func() (*jsonschema.Schema, error) {
+			return jsonschema.ForType(reflect.TypeFor[T](), &jsonschema.ForOptions{})
+		}
+	case schemaSource:
+		return s
 	case *jsonschema.Schema:
-		return s, nil
+		return func() (*jsonschema.Schema, error) { return s, nil }
 	default:
-		return nil, fmt.Errorf("a %T; want a *jsonschema.Schema", given)
+		return func() (*jsonschema.Schema, error) {
+			return nil, fmt.Errorf("a %T; want a *jsonschema.Schema", given)
+		}
 	}
 }
 
-// resolve prepares the schemas for validation, once.
+// schemasJSON infers the input and output schemas and marshals them as the
+// SDK would send them.
+func (tt *typedTool[In, Out]) schemasJSON() (in, out json.RawMessage, err error) {
+	for _, x := range []struct {
+		what   string
+		source schemaSource
+		into   *json.RawMessage
+	}{{"input", tt.inSource, &in}, {"output", tt.outSource, &out}} {
+		s, err := x.source()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s schema: %w", x.what, err)
+		}
+		if *x.into, err = marshalSchema(s); err != nil {
+			return nil, nil, fmt.Errorf("%s schema: %w", x.what, err)
+		}
+	}
+	return in, out, nil
+}
+
+// marshalSchema is the JSON the SDK would send for s: without HTML
+// escaping, as its JSON-RPC layer writes.
+func marshalSchema(s *jsonschema.Schema) (json.RawMessage, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// resolve infers and prepares the schemas for validation, once.
 func (tt *typedTool[In, Out]) resolve() error {
 	tt.resolveOnce.Do(func() {
-		opts := &jsonschema.ResolveOptions{ValidateDefaults: true}
-		if tt.input, tt.resolveErr = tt.inSchema.Resolve(opts); tt.resolveErr != nil {
-			tt.resolveErr = fmt.Errorf("input schema: %w", tt.resolveErr)
-			return
-		}
-		if tt.output, tt.resolveErr = tt.outSchema.Resolve(opts); tt.resolveErr != nil {
-			tt.resolveErr = fmt.Errorf("output schema: %w", tt.resolveErr)
-			return
-		}
-		tt.inputHasDefaults = hasDefaults(tt.inSchema)
+		tt.resolveErr = tt.resolveSchemas()
 	})
 	return tt.resolveErr
+}
+
+func (tt *typedTool[In, Out]) resolveSchemas() error {
+	opts := &jsonschema.ResolveOptions{ValidateDefaults: true}
+	in, err := tt.inSource()
+	if err != nil {
+		return fmt.Errorf("input schema: %w", err)
+	}
+	if tt.input, err = in.Resolve(opts); err != nil {
+		return fmt.Errorf("input schema: %w", err)
+	}
+	out, err := tt.outSource()
+	if err != nil {
+		return fmt.Errorf("output schema: %w", err)
+	}
+	if tt.output, err = out.Resolve(opts); err != nil {
+		return fmt.Errorf("output schema: %w", err)
+	}
+	tt.inputHasDefaults = hasDefaults(in)
+	return nil
 }
 
 // hasDefaults reports whether a schema or one of its properties (at any
