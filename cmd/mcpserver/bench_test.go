@@ -151,6 +151,14 @@ func BenchmarkToolCallOverStdio(b *testing.B) {
 	}
 }
 
+// BenchmarkPingOverStdio is the floor under every tool call: a ping
+// round trip through the SDK's client and server and the pipes, with no
+// tool and no database.
+func BenchmarkPingOverStdio(b *testing.B) {
+	cs, cmd := benchServer(b, store.BackendSQLite)
+	measure(b, cmd, func() error { return cs.Ping(context.Background(), nil) })
+}
+
 // BenchmarkStartToToolsList times a process start to the answer of
 // tools/list: spawn, initialize, list.
 func BenchmarkStartToToolsList(b *testing.B) {
