@@ -15,7 +15,7 @@ dev: ## run the authserver and the mcpserver together on the embedded defaults (
 
 .PHONY: build
 build: ## build both binaries into bin/
-	$(GO) build -trimpath -o bin/ ./cmd/authserver ./cmd/mcpserver
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/authserver ./cmd/mcpserver
 
 .PHONY: test
 test: ## run every test with -race, against SQLite and PostgreSQL

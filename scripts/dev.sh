@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-go build -o bin/ ./cmd/authserver ./cmd/mcpserver
+# Static binaries (no cgo anywhere in the module): they start a few ms sooner.
+CGO_ENABLED=0 go build -o bin/ ./cmd/authserver ./cmd/mcpserver
 
 workdir=$(mktemp -d)
 fifo="$workdir/mcp-stdin"

@@ -338,7 +338,9 @@ var userIDPaths = [][]string{
 	{"subscriber", "user_id"}, {"agreement", "user_id"}, {"agreement", "customer", "user_id"},
 }
 
-var kindeUserID = regexp.MustCompile(`^kp_[0-9A-Za-z]{1,64}$`)
+// kindeUserID is compiled on first use: a webhook is rare, and compiling
+// at package init cost every mcpserver start about a millisecond.
+var kindeUserID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^kp_[0-9A-Za-z]{1,64}$`) })
 
 // users finds the users of ours an event's data names, by their Kinde
 // subject.
@@ -360,7 +362,7 @@ func (h *WebhookHandler) users(ctx context.Context, raw json.RawMessage) ([]stor
 	}
 	budget := 2000
 	walkStrings(data, 0, &budget, func(s string) {
-		if kindeUserID.MatchString(s) {
+		if kindeUserID().MatchString(s) {
 			add(s)
 		}
 	})
