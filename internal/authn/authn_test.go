@@ -2,7 +2,12 @@ package authn
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -93,4 +98,22 @@ func TestSealer(t *testing.T) {
 			t.Fatal("no error")
 		}
 	})
+}
+
+func TestAFailedDiscoveryIsNotRetriedAtOnce(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	o := NewOIDC(OIDCConfig{IssuerURL: srv.URL, ClientID: "c", ClientSecret: "s", RedirectURL: "http://localhost/callback"})
+	for range 5 {
+		if _, err := o.AuthCodeURL(context.Background(), NewAuthStart(), nil); !errors.Is(err, ErrProviderUnavailable) {
+			t.Fatalf("err = %v", err)
+		}
+	}
+	if n := hits.Load(); n != 1 {
+		t.Fatalf("the provider was asked %d times", n)
+	}
 }

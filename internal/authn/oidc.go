@@ -32,6 +32,9 @@ type OIDCConfig struct {
 	HTTPClient *http.Client
 }
 
+// discoveryBackoff is how long a failed discovery is not retried.
+const discoveryBackoff = 5 * time.Second
+
 // DefaultScopes are Kinde's.
 var DefaultScopes = []string{oidc.ScopeOpenID, "profile", "email", "offline"}
 
@@ -42,11 +45,13 @@ var DefaultScopes = []string{oidc.ScopeOpenID, "profile", "email", "offline"}
 type OIDC struct {
 	cfg OIDCConfig
 
-	mu         sync.Mutex
-	provider   *oidc.Provider
-	verifier   *oidc.IDTokenVerifier
-	oauth      *oauth2.Config
-	endSession string
+	mu          sync.Mutex
+	lastErr     error // the last failed discovery, retried after discoveryBackoff
+	lastFailure time.Time
+	provider    *oidc.Provider
+	verifier    *oidc.IDTokenVerifier
+	oauth       *oauth2.Config
+	endSession  string
 }
 
 // NewOIDC returns a client; nothing is fetched yet.
@@ -81,6 +86,12 @@ func (o *OIDC) discover(ctx context.Context) (*oidc.Provider, *oauth2.Config, er
 	if o.provider != nil {
 		return o.provider, o.oauth, nil
 	}
+	// Callers queue on the mutex while one discovery runs; after a failure
+	// they get its error at once for a few seconds instead of each waiting
+	// out another timeout against a provider that is down.
+	if o.lastErr != nil && time.Since(o.lastFailure) < discoveryBackoff {
+		return nil, nil, o.lastErr
+	}
 	// The key set fetches JWKS lazily with this context's client; it must
 	// outlive the request that happened to trigger discovery.
 	bg := o.clientContext(context.Background())
@@ -88,7 +99,8 @@ func (o *OIDC) discover(ctx context.Context) (*oidc.Provider, *oauth2.Config, er
 	defer cancel()
 	p, err := oidc.NewProvider(dctx, o.cfg.IssuerURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: discovery at %s: %v", ErrProviderUnavailable, o.cfg.IssuerURL, err)
+		o.lastErr, o.lastFailure = fmt.Errorf("%w: discovery at %s: %v", ErrProviderUnavailable, o.cfg.IssuerURL, err), time.Now()
+		return nil, nil, o.lastErr
 	}
 	var meta struct {
 		EndSession string `json:"end_session_endpoint"`
