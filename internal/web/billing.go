@@ -8,7 +8,6 @@ import (
 )
 
 type billingData struct {
-	Usage  usage
 	Status billing.Status
 	// Local: plans switch on this server (development billing, no payment).
 	Local     bool
@@ -21,7 +20,7 @@ type billingData struct {
 func (a *App) billingPage(w http.ResponseWriter, r *http.Request) {
 	st := a.Billing.Status(*userFrom(r))
 	a.render(w, r, http.StatusOK, "billing", "Your plan", billingData{
-		Usage: usageOf(st), Status: st, Local: a.Billing.Source() == billing.SourceLocal, FreeLimit: a.Config.FreeTodoLimit,
+		Status: st, Local: a.Billing.Source() == billing.SourceLocal, FreeLimit: a.Config.FreeTodoLimit,
 		Checkout: !a.Config.IsProduction(),
 	})
 }

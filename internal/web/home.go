@@ -17,22 +17,6 @@ import (
 	"github.com/todo-mcp/todo-mcp/internal/store"
 )
 
-// usage is the plan meter shown on several pages.
-type usage struct {
-	Plan      string
-	Used      int
-	Limit     int
-	Unlimited bool
-}
-
-func usageOf(st billing.Status) usage {
-	u := usage{Plan: st.Plan, Used: st.Used, Unlimited: st.Unlimited()}
-	if st.Limit != nil {
-		u.Limit = *st.Limit
-	}
-	return u
-}
-
 // clientSetup is the ready-to-paste configuration of each editor.
 type clientSetup struct {
 	Cursor, Claude, VSCode             string
@@ -52,7 +36,7 @@ func (a *App) clientSetup() clientSetup {
 }
 
 type homeData struct {
-	Usage  usage
+	Plan   billing.Status
 	Tokens []store.APIToken
 	Setup  clientSetup
 }
@@ -68,7 +52,7 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, "list tokens", err)
 		return
 	}
-	a.render(w, r, http.StatusOK, "home", "Your account", homeData{Usage: usageOf(a.Billing.Status(*u)), Tokens: tokens, Setup: a.clientSetup()})
+	a.render(w, r, http.StatusOK, "home", "Your account", homeData{Plan: a.Billing.Status(*u), Tokens: tokens, Setup: a.clientSetup()})
 }
 
 type tokenData struct {
