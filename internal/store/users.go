@@ -115,14 +115,30 @@ func (s *Store) GetUserBySubject(ctx context.Context, subject string) (User, err
 // Emails are not unique (a development account and a Kinde account, say):
 // when several users share it, it returns ErrConflict rather than guess.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (User, error) {
-	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE lower(email) = lower($1)`, email).Scan(&n); err != nil {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE lower(users.email) = lower($1) ORDER BY users.id LIMIT 2`, email)
+	if err != nil {
 		return User{}, fmt.Errorf("get user: %w", err)
 	}
-	if n > 1 {
-		return User{}, fmt.Errorf("%w: %d users have the email %s", ErrConflict, n, email)
+	defer rows.Close()
+	var found []User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return User{}, fmt.Errorf("get user: %w", err)
+		}
+		found = append(found, u)
 	}
-	return s.getUser(ctx, "lower(users.email) = lower($1)", email)
+	if err := rows.Err(); err != nil {
+		return User{}, fmt.Errorf("get user: %w", err)
+	}
+	switch len(found) {
+	case 0:
+		return User{}, ErrNotFound
+	case 1:
+		return found[0], nil
+	default:
+		return User{}, fmt.Errorf("%w: several users have the email %s", ErrConflict, email)
+	}
 }
 
 func (s *Store) getUser(ctx context.Context, where string, arg any) (User, error) {
