@@ -14,7 +14,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/todo-mcp/todo-mcp/internal/mcptools"
-	"github.com/todo-mcp/todo-mcp/internal/mcptools/mcptest"
+	"github.com/todo-mcp/todo-mcp/internal/proctest"
 	"github.com/todo-mcp/todo-mcp/internal/store"
 	"github.com/todo-mcp/todo-mcp/internal/store/storetest"
 )
@@ -40,7 +40,7 @@ func benchServer(b *testing.B, backend string) (*mcp.ClientSession, *exec.Cmd) {
 		}
 	}
 	cmd := exec.Command(bin)
-	cmd.Env = mcptest.CleanEnv("DATABASE_URL="+db.url, "PUBLIC_URL=http://127.0.0.1:1", "TODO_MCP_DATA_DIR="+b.TempDir(),
+	cmd.Env = proctest.CleanEnv("DATABASE_URL="+db.url, "PUBLIC_URL=http://127.0.0.1:1", "TODO_MCP_DATA_DIR="+b.TempDir(),
 		"TODO_MCP_CONFIG_DIR="+b.TempDir(), mcptools.EnvToken+"="+tok, "LOG_LEVEL=warn")
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil).Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
 	if err != nil {
@@ -57,7 +57,7 @@ func benchBinary(b *testing.B) string {
 	if bin := os.Getenv("MCPSERVER_BENCH_BIN"); bin != "" {
 		return bin
 	}
-	return mcptest.Build(b, "cmd/mcpserver")
+	return proctest.Build(b, "cmd/mcpserver")
 }
 
 // measure calls fn b.N times and reports the latency percentiles, the
@@ -164,7 +164,7 @@ func BenchmarkPingOverStdio(b *testing.B) {
 func BenchmarkStartToToolsList(b *testing.B) {
 	bin := benchBinary(b)
 	db := newDatabase(b, store.BackendSQLite)
-	env := mcptest.CleanEnv("DATABASE_URL="+db.url, "PUBLIC_URL=http://127.0.0.1:1", "TODO_MCP_DATA_DIR="+b.TempDir(),
+	env := proctest.CleanEnv("DATABASE_URL="+db.url, "PUBLIC_URL=http://127.0.0.1:1", "TODO_MCP_DATA_DIR="+b.TempDir(),
 		"TODO_MCP_CONFIG_DIR="+b.TempDir(), "LOG_LEVEL=warn")
 	var lat []time.Duration
 	var rss float64

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/todo-mcp/todo-mcp/internal/mcptools"
-	"github.com/todo-mcp/todo-mcp/internal/mcptools/mcptest"
+	"github.com/todo-mcp/todo-mcp/internal/proctest"
 	"github.com/todo-mcp/todo-mcp/internal/store"
 )
 
@@ -43,7 +43,7 @@ func needInspector(t *testing.T) string {
 // (TypeScript SDK), list the tools of the real binary and call two of them.
 func TestInspectorCLI(t *testing.T) {
 	npx := needInspector(t)
-	bin := mcptest.Build(t, "cmd/mcpserver")
+	bin := proctest.Build(t, "cmd/mcpserver")
 	db := newDatabase(t, store.BackendSQLite)
 	_, tok := db.userWithToken(t, "ada@example.com")
 	serverEnv := []string{"DATABASE_URL=" + db.url, "PUBLIC_URL=http://127.0.0.1:1", "TODO_MCP_DATA_DIR=" + t.TempDir(),
@@ -58,7 +58,7 @@ func TestInspectorCLI(t *testing.T) {
 		cmdArgs = append(cmdArgs, bin)
 		cmd := exec.Command(npx, append(cmdArgs, args...)...)
 		cmd.Dir = inspectorDir
-		cmd.Env = mcptest.CleanEnv()
+		cmd.Env = proctest.CleanEnv()
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {

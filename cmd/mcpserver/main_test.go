@@ -22,6 +22,7 @@ import (
 	"github.com/todo-mcp/todo-mcp/internal/authn"
 	"github.com/todo-mcp/todo-mcp/internal/mcptools"
 	"github.com/todo-mcp/todo-mcp/internal/mcptools/mcptest"
+	"github.com/todo-mcp/todo-mcp/internal/proctest"
 	"github.com/todo-mcp/todo-mcp/internal/store"
 	"github.com/todo-mcp/todo-mcp/internal/store/storetest"
 )
@@ -64,7 +65,7 @@ func (d database) userWithToken(t testing.TB, email string) (store.User, string)
 // serverEnv is what an editor would pass to mcpserver: the database, the
 // authserver's address, and a private data and credential directory.
 func serverEnv(t testing.TB, dbURL, publicURL string, extra ...string) []string {
-	return mcptest.CleanEnv(append([]string{"DATABASE_URL=" + dbURL, "PUBLIC_URL=" + publicURL,
+	return proctest.CleanEnv(append([]string{"DATABASE_URL=" + dbURL, "PUBLIC_URL=" + publicURL,
 		"TODO_MCP_DATA_DIR=" + t.TempDir(), "TODO_MCP_CONFIG_DIR=" + t.TempDir(), "LOG_LEVEL=debug"}, extra...)...)
 }
 
@@ -72,8 +73,8 @@ func serverEnv(t testing.TB, dbURL, publicURL string, extra ...string) []string 
 // stdout recorded on its way to the client.
 type recordedServer struct {
 	cmd    *exec.Cmd
-	stdout *mcptest.Buffer
-	stderr *mcptest.Buffer
+	stdout *proctest.Buffer
+	stderr *proctest.Buffer
 	done   chan error
 }
 
@@ -82,7 +83,7 @@ type recordedServer struct {
 // this is the same transport with a tee on stdout.)
 func startRecorded(t *testing.T, bin string, env []string, opts *mcp.ClientOptions, args ...string) (*mcp.ClientSession, *recordedServer) {
 	t.Helper()
-	rs := &recordedServer{cmd: exec.Command(bin, args...), stdout: &mcptest.Buffer{}, stderr: &mcptest.Buffer{}, done: make(chan error, 1)}
+	rs := &recordedServer{cmd: exec.Command(bin, args...), stdout: &proctest.Buffer{}, stderr: &proctest.Buffer{}, done: make(chan error, 1)}
 	rs.cmd.Env = env
 	rs.cmd.Dir = t.TempDir()
 	rs.cmd.Stderr = rs.stderr
@@ -188,7 +189,7 @@ var connectURLIn = regexp.MustCompile(`http://127\.0\.0\.1:\d+/connect/[A-Za-z0-
 // create, list with each filter, page through 150 todos, update,
 // complete, delete, logout, and a call that must say "not signed in".
 func TestWholeSession(t *testing.T) {
-	bin := mcptest.Build(t, "cmd/mcpserver")
+	bin := proctest.Build(t, "cmd/mcpserver")
 	for _, backend := range storetest.Backends {
 		t.Run(backend, func(t *testing.T) {
 			db := newDatabase(t, backend)
@@ -390,7 +391,7 @@ func maps(m map[string]any, k string, v any) map[string]any {
 // TestProtocolVersions connects with mcp.CommandTransport on each protocol
 // version editors speak, and the newest.
 func TestProtocolVersions(t *testing.T) {
-	bin := mcptest.Build(t, "cmd/mcpserver")
+	bin := proctest.Build(t, "cmd/mcpserver")
 	db := newDatabase(t, store.BackendSQLite)
 	_, tok := db.userWithToken(t, "ada@example.com")
 	for _, version := range []string{"2025-06-18", "2025-11-25", mcp.SupportedProtocolVersions()[0]} {
@@ -425,14 +426,14 @@ func TestProtocolVersions(t *testing.T) {
 }
 
 func TestProcess(t *testing.T) {
-	bin := mcptest.Build(t, "cmd/mcpserver")
+	bin := proctest.Build(t, "cmd/mcpserver")
 	db := newDatabase(t, store.BackendSQLite)
 
-	start := func(t *testing.T, args ...string) (*exec.Cmd, io.WriteCloser, *mcptest.Buffer) {
+	start := func(t *testing.T, args ...string) (*exec.Cmd, io.WriteCloser, *proctest.Buffer) {
 		t.Helper()
 		cmd := exec.Command(bin, args...)
 		cmd.Env = serverEnv(t, db.url, "http://127.0.0.1:1")
-		var stderr mcptest.Buffer
+		var stderr proctest.Buffer
 		cmd.Stderr = &stderr
 		cmd.Stdout = io.Discard
 		stdin, err := cmd.StdinPipe()
@@ -550,7 +551,7 @@ func TestProcess(t *testing.T) {
 }
 
 func TestConfigCommand(t *testing.T) {
-	bin := mcptest.Build(t, "cmd/mcpserver")
+	bin := proctest.Build(t, "cmd/mcpserver")
 	dataDir := t.TempDir()
 	for _, tt := range []struct {
 		editor, topKey string
@@ -561,7 +562,7 @@ func TestConfigCommand(t *testing.T) {
 	} {
 		t.Run("config "+tt.editor+" prints JSON to paste, with the binary's absolute path", func(t *testing.T) {
 			cmd := exec.Command(bin, "config", tt.editor)
-			cmd.Env = mcptest.CleanEnv("TODO_MCP_DATA_DIR="+dataDir, "DATABASE_URL=postgres://app:pw-secret@db.example.com/todo")
+			cmd.Env = proctest.CleanEnv("TODO_MCP_DATA_DIR="+dataDir, "DATABASE_URL=postgres://app:pw-secret@db.example.com/todo")
 			cmd.Dir = t.TempDir()
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr

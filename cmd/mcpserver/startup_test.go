@@ -8,20 +8,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/todo-mcp/todo-mcp/internal/mcptools/mcptest"
+	"github.com/todo-mcp/todo-mcp/internal/proctest"
 	"github.com/todo-mcp/todo-mcp/internal/store"
 )
 
 // The database opens while initialize and tools/list are answered; one
 // that cannot be opened still stops the server with the reason.
 func TestStartup(t *testing.T) {
-	bin := mcptest.Build(t, "cmd/mcpserver")
+	bin := proctest.Build(t, "cmd/mcpserver")
 
 	t.Run("a database that cannot be opened stops the server with status 1 and says why", func(t *testing.T) {
 		cmd := exec.Command(bin)
 		// Nothing listens on port 1.
 		cmd.Env = serverEnv(t, "postgres://todo@127.0.0.1:1/todo?sslmode=disable", "http://127.0.0.1:1")
-		var stderr mcptest.Buffer
+		var stderr proctest.Buffer
 		cmd.Stderr = &stderr
 		stdin, _ := cmd.StdinPipe()
 		cmd.Stdout = io.Discard
@@ -50,7 +50,7 @@ func TestStartup(t *testing.T) {
 		cmd.Env = serverEnv(t, db.url, "http://127.0.0.1:1", "TODO_MCP_TOKEN="+tok)
 		stdin, _ := cmd.StdinPipe()
 		stdout, _ := cmd.StdoutPipe()
-		var stderr mcptest.Buffer
+		var stderr proctest.Buffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

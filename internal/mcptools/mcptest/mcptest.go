@@ -1,7 +1,7 @@
 // Package mcptest gives the MCP server's tests the real pieces around it:
-// this module's binaries, built once per test process; a running
-// authserver on a private port and database; and the one step of the
-// connect flow a person does in the browser. Import it from tests only.
+// a running authserver (built by proctest) on a private port and database,
+// the one step of the connect flow a person does in the browser, and
+// client-call helpers. Import it from tests only.
 package mcptest
 
 import (
@@ -26,17 +26,6 @@ import (
 	"github.com/todo-mcp/todo-mcp/internal/store"
 )
 
-// Build, CleanEnv, FreeAddr and Buffer are proctest's, here too for the
-// MCP tests' convenience.
-var (
-	Build    = proctest.Build
-	CleanEnv = proctest.CleanEnv
-	FreeAddr = proctest.FreeAddr
-)
-
-// Buffer is proctest.Buffer.
-type Buffer = proctest.Buffer
-
 // Authserver is a running authserver binary.
 type Authserver struct {
 	// URL is its PUBLIC_URL, http://127.0.0.1:port.
@@ -46,7 +35,7 @@ type Authserver struct {
 	// DataDir is its TODO_MCP_DATA_DIR.
 	DataDir string
 
-	logs *Buffer
+	logs *proctest.Buffer
 }
 
 // StartAuthserver runs the authserver on databaseURL (already migrated, or
@@ -54,11 +43,11 @@ type Authserver struct {
 // stops it with SIGTERM when the test ends.
 func StartAuthserver(t testing.TB, st *store.Store, databaseURL string) *Authserver {
 	t.Helper()
-	bin := Build(t, "cmd/authserver")
-	addr := FreeAddr(t)
-	a := &Authserver{URL: "http://" + addr, Store: st, DataDir: t.TempDir(), logs: &Buffer{}}
+	bin := proctest.Build(t, "cmd/authserver")
+	addr := proctest.FreeAddr(t)
+	a := &Authserver{URL: "http://" + addr, Store: st, DataDir: t.TempDir(), logs: &proctest.Buffer{}}
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = CleanEnv("DATABASE_URL="+databaseURL, "LISTEN_ADDR="+addr, "PUBLIC_URL="+a.URL, "TODO_MCP_DATA_DIR="+a.DataDir)
+	cmd.Env = proctest.CleanEnv("DATABASE_URL="+databaseURL, "LISTEN_ADDR="+addr, "PUBLIC_URL="+a.URL, "TODO_MCP_DATA_DIR="+a.DataDir)
 	cmd.Dir = t.TempDir()
 	cmd.Stdout, cmd.Stderr = a.logs, a.logs
 	if err := cmd.Start(); err != nil {
