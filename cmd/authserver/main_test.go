@@ -175,6 +175,31 @@ func TestBinaries(t *testing.T) {
 		if _, _, err := s.AuthenticateToken(context.Background(), authn.HashToken(plain)); !errors.Is(err, store.ErrRevoked) {
 			t.Fatalf("after revoke: %v", err)
 		}
+		run := func(args ...string) string {
+			t.Helper()
+			cmd := exec.Command(auth, append([]string{"token"}, args...)...)
+			cmd.Env = env
+			var out, errOut bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errOut
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("token %v: %v\n%s", args, err, errOut.String())
+			}
+			return strings.TrimSpace(out.String())
+		}
+		laptop := run("create", "--email", "ops@example.com", "--client", "laptop")
+		server := run("create", "--email", "ops@example.com", "--client", "server")
+		alive := func(plain string) bool {
+			_, _, err := s.AuthenticateToken(context.Background(), authn.HashToken(plain))
+			return err == nil
+		}
+		run("revoke", "--email", "ops@example.com", "--client", "laptop")
+		if alive(laptop) || !alive(server) {
+			t.Fatalf("after revoking the laptop's: laptop alive %v, server alive %v", alive(laptop), alive(server))
+		}
+		run("revoke", "--email", "ops@example.com")
+		if alive(server) {
+			t.Fatal("revoke --email left a token alive")
+		}
 		bad := exec.Command(auth, "token", "create", "--email", "not an email")
 		bad.Env = env
 		out, _ := bad.CombinedOutput()

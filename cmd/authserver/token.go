@@ -132,13 +132,21 @@ func revokeTokens(ctx context.Context, st *store.Store, log *slog.Logger, email,
 	if err != nil {
 		return err
 	}
+	if client == "" {
+		n, err := st.RevokeAllAPITokens(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		log.Info("tokens revoked", "user_id", u.ID, "count", n)
+		return nil
+	}
 	tokens, err := st.ListAPITokens(ctx, u.ID)
 	if err != nil {
 		return err
 	}
 	n := 0
 	for _, t := range tokens {
-		if client != "" && t.ClientName != client {
+		if t.ClientName != client {
 			continue
 		}
 		if err := st.RevokeAPIToken(ctx, u.ID, t.ID); err != nil {

@@ -52,16 +52,6 @@ func (s *Store) GetProviderCredential(ctx context.Context, userID int64, provide
 	return c, nil
 }
 
-// DeleteProviderCredential forgets the refresh token. Signing out of the web
-// app keeps it: billing syncs for the user's MCP clients go on using it.
-func (s *Store) DeleteProviderCredential(ctx context.Context, userID int64, provider string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM provider_credentials WHERE user_id = $1 AND provider = $2`,
-		userID, provider); err != nil {
-		return fmt.Errorf("delete provider credential: %w", err)
-	}
-	return nil
-}
-
 // RecordBillingEvent remembers a webhook delivery. It reports false when
 // that webhook id was seen before, so a retried delivery has no second
 // effect. userID 0 means the event named no known user.

@@ -946,7 +946,7 @@ func TestProviderCredentialsAndBillingEvents(t *testing.T) {
 	suite(t, func(t *testing.T, s *store.Store, _ *clock) {
 		ctx := context.Background()
 		u := newUser(t, s, "ada")
-		t.Run("a sealed refresh token is saved, replaced and deleted", func(t *testing.T) {
+		t.Run("a sealed refresh token is saved and replaced, for its user only", func(t *testing.T) {
 			if _, err := s.GetProviderCredential(ctx, u.ID, "kinde"); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("before save: %v", err)
 			}
@@ -959,11 +959,9 @@ func TestProviderCredentialsAndBillingEvents(t *testing.T) {
 			if err != nil || string(c.Sealed) != "sealed-2" {
 				t.Fatalf("got %q, %v", c.Sealed, err)
 			}
-			if err := s.DeleteProviderCredential(ctx, u.ID, "kinde"); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.GetProviderCredential(ctx, u.ID, "kinde"); !errors.Is(err, store.ErrNotFound) {
-				t.Fatalf("after delete: %v", err)
+			other := newUser(t, s, "bob")
+			if _, err := s.GetProviderCredential(ctx, other.ID, "kinde"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("another user's credential: %v", err)
 			}
 		})
 		t.Run("a webhook id counts once", func(t *testing.T) {
