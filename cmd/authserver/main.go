@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/todo-mcp/todo-mcp/internal/authn"
 	"github.com/todo-mcp/todo-mcp/internal/billing"
@@ -100,6 +101,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	log.Info("authserver listening", "url", cfg.PublicURL, "addr", ln.Addr().String(), "database", st.Describe(),
 		"env", cfg.Env, "sign_in", signIn, "secret", cfg.SecretSource)
+	go web.PruneConnectRequests(ctx, st, log, time.Hour, 24*time.Hour)
 	return web.Serve(ctx, ln, app.Routes(), log)
 }
 

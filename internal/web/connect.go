@@ -3,7 +3,9 @@ package web
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -75,5 +77,27 @@ func (a *App) decideConnect(w http.ResponseWriter, r *http.Request,
 		a.showConnect(w, r, http.StatusConflict, decided)
 	default:
 		a.internalError(w, r, "decide connect request", err)
+	}
+}
+
+// PruneConnectRequests deletes, every interval until ctx ends, the connect
+// requests that expired more than keep ago. Recently expired ones stay, so
+// their page still says "expired" rather than "unknown".
+func PruneConnectRequests(ctx context.Context, st *store.Store, log *slog.Logger, every, keep time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := st.DeleteExpiredConnectRequests(ctx, time.Now().Add(-keep))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("prune expired connect requests", "err", err)
+		case n > 0:
+			log.Info("pruned expired connect requests", "count", n)
+		}
 	}
 }

@@ -1,6 +1,9 @@
 package web_test
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -473,4 +476,36 @@ func TestTheSessionCookieIsSecureBehindHTTPS(t *testing.T) {
 			t.Fatalf("secure=%v: Set-Cookie %q", secure, cookie)
 		}
 	}
+}
+
+func TestLongExpiredConnectRequestsArePruned(t *testing.T) {
+	st := storetest.Open(t, store.BackendSQLite, store.Options{})
+	for id, expired := range map[string]time.Duration{"old": 48 * time.Hour, "recent": time.Minute} {
+		c := authn.NewConnectRequest()
+		if _, err := st.CreateConnectRequest(t.Context(), store.NewConnectRequest{ID: id, SecretHash: c.SecretHash, UserCode: c.UserCode,
+			ClientName: "Cursor", ExpiresAt: time.Now().Add(-expired)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		web.PruneConnectRequests(ctx, st, slog.New(slog.DiscardHandler), 10*time.Millisecond, 24*time.Hour)
+		close(done)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := st.GetConnectRequest(t.Context(), "old"); errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the long-expired request was never pruned")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := st.GetConnectRequest(t.Context(), "recent"); err != nil {
+		t.Fatalf("a recently expired request was pruned: %v", err)
+	}
+	cancel()
+	<-done
 }
