@@ -23,8 +23,8 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) { a.startSignIn(w, 
 // startSignIn sends the browser to the provider (prompt=create for sign-up),
 // or shows the development sign-in form.
 func (a *App) startSignIn(w http.ResponseWriter, r *http.Request, signUp bool) {
-	returnTo := safeReturn(r.URL.Query().Get("return_to"))
 	q := r.URL.Query()
+	returnTo := safeReturn(q.Get("return_to"))
 	choosingPlan := q.Get("plan_interest") != "" || q.Get("pricing_table_key") != ""
 	// A signed-in user goes on, unless they come to pick a plan at Kinde
 	// (billing sends users without a usable Kinde sign-in here).
@@ -46,7 +46,7 @@ func (a *App) startSignIn(w http.ResponseWriter, r *http.Request, signUp bool) {
 		extra.Set("prompt", "create")
 	}
 	for _, k := range []string{"plan_interest", "pricing_table_key", "login_hint"} {
-		if v := r.URL.Query().Get(k); v != "" && len(v) <= 200 {
+		if v := q.Get(k); v != "" && len(v) <= 200 {
 			extra.Set(k, v)
 		}
 	}
